@@ -1,0 +1,240 @@
+"""
+The ASGI entry point: WebSocket connections for django-wsviews, HTTP for Django.
+
+``asgi.py`` of a project::
+
+    from django_wsviews.asgi import get_asgi_application
+
+    application = get_asgi_application()
+
+or, wrapping an application that already exists::
+
+    application = WebSocketMiddleware(django.core.asgi.get_asgi_application())
+
+HTTP requests go to the wrapped application untouched. ``websocket``
+connections are routed by ``ws_urlpatterns`` and served by WebSocket views.
+``lifespan`` is answered here (Django's handler refuses it), and on shutdown
+every open WebSocket is closed with 1001 and its ``disconnect()`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, cast
+
+import django
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.signals import setting_changed
+from django.http import HttpResponseNotFound
+from django.urls import Resolver404, set_script_prefix
+from django.utils.log import log_response
+
+from . import conf
+from .db import close_connections
+from .handshake import HandshakeHandler, Proceed
+from .request import WebSocketRequest
+from .responses import deny, response_headers
+from .routing import get_ws_resolver
+from .status import CloseCode
+from .views import State, WebSocketView
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+
+__all__ = ["WebSocketMiddleware", "get_asgi_application"]
+
+logger = logging.getLogger("django_wsviews")
+
+ASGIApp = Any
+
+
+class WebSocketMiddleware:
+    """
+    ASGI middleware that serves WebSocket views and passes HTTP on.
+
+    ``app`` is the ASGI application for everything else, normally Django's
+    own (``django.core.asgi.get_asgi_application()``).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._handler: HandshakeHandler | None = None
+        self._connections: dict[asyncio.Task[Any], WebSocketView | None] = {}
+        setting_changed.connect(self._setting_changed, weak=True)
+
+    async def __call__(
+        self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """Serve one ASGI connection."""
+        kind = scope["type"]
+        if kind == "http":
+            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+        if kind == "websocket":
+            return await self.websocket(scope, receive, send)
+        if kind == "lifespan":
+            return await self.lifespan(scope, receive, send)
+        return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+
+    @property
+    def handler(self) -> HandshakeHandler:
+        """Return the handshake handler, building the middleware chain on first use."""
+        if self._handler is None:
+            self._handler = HandshakeHandler()
+        return self._handler
+
+    def _setting_changed(self, *, setting: str, **kwargs: Any) -> None:
+        if setting in ("MIDDLEWARE", "WSVIEWS_MIDDLEWARE"):
+            self._handler = None
+
+    # WebSocket --------------------------------------------------------------
+
+    async def websocket(
+        self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """Serve one WebSocket connection, from handshake to close."""
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return  # the client left before the handshake began
+        task = cast("asyncio.Task[Any]", asyncio.current_task())
+        self._connections[task] = None
+        context = ThreadSensitiveContext()
+        try:
+            async with context:
+                try:
+                    await self._serve(scope, receive, send, task)
+                finally:
+                    await _close_thread_connections(context)
+        finally:
+            del self._connections[task]
+
+    async def _serve(
+        self,
+        scope: Any,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        task: asyncio.Task[Any],
+    ) -> None:
+        set_script_prefix(get_script_prefix(scope))
+        try:
+            request = WebSocketRequest(scope)
+            match = get_ws_resolver().resolve(request.path_info)
+        except Resolver404:
+            log_response(
+                "Not Found: %s",
+                scope["path"],
+                response=HttpResponseNotFound(),
+                request=None,
+            )
+            await deny(
+                scope,
+                send,
+                404,
+                [(b"content-type", b"text/plain; charset=utf-8")],
+                b"Not Found\n",
+            )
+            return
+        except Exception:
+            logger.exception("Error routing WebSocket %s", scope.get("path"))
+            await deny(scope, send, 500)
+            return
+        view_class = getattr(match.func, "view_class", None)
+        if not (isinstance(view_class, type) and issubclass(view_class, WebSocketView)):
+            logger.error(
+                "%r is routed in ws_urlpatterns at %s but is not a WebSocketView's "
+                "as_view(); refusing the handshake.",
+                match.func,
+                request.path,
+            )
+            await deny(scope, send, 500)
+            return
+        view = view_class(**match.func.view_initkwargs)  # type: ignore[attr-defined]
+        view.setup(request, receive, send, *match.args, **match.kwargs)
+        request.resolver_match = match
+        request._wsviews_view = view  # type: ignore[attr-defined]
+        self._connections[task] = view
+
+        response = await self.handler.handshake(request)
+        if not isinstance(response, Proceed):
+            body = b"" if response.streaming else response.content  # type: ignore[attr-defined]
+            await view.reject(response.status_code, response_headers(response), body)
+            return
+        view.accept_headers = self.handler.accept_headers(response)
+        await view.dispatch()
+
+    # Lifespan ---------------------------------------------------------------
+
+    async def lifespan(
+        self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """Answer the ASGI lifespan protocol."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    logger.exception("django-wsviews failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.shutdown()
+                except Exception as exc:
+                    logger.exception("django-wsviews failed to shut down cleanly")
+                    await send(
+                        {"type": "lifespan.shutdown.failed", "message": str(exc)}
+                    )
+                    return
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        """Prepare to serve: build the middleware chain."""
+        self.handler  # noqa: B018  (load the middleware now, not on the first handshake)
+
+    async def shutdown(self) -> None:
+        """
+        Close every open WebSocket with 1001 (going away) and wait for them.
+
+        Each connection's ``disconnect()`` runs. Connections still running
+        after ``WSVIEWS_SHUTDOWN_TIMEOUT`` seconds are cancelled.
+        """
+        for view in list(self._connections.values()):
+            if view is not None and view.state is State.OPEN:
+                try:
+                    await view.close(CloseCode.GOING_AWAY)
+                except Exception:  # the connection is going anyway
+                    logger.debug("Error closing a WebSocket at shutdown", exc_info=True)
+        tasks = set(self._connections)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(
+            tasks, timeout=conf.settings.WSVIEWS_SHUTDOWN_TIMEOUT
+        )
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+
+async def _close_thread_connections(context: ThreadSensitiveContext) -> None:
+    # Database connections live in the worker thread of the connection's
+    # context; close them there before the thread goes away.
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    if executors is None or context in executors:
+        await sync_to_async(close_connections)()
+
+
+def get_asgi_application() -> WebSocketMiddleware:
+    """
+    Return the project's ASGI application: Django for HTTP, WebSocket views for WebSockets.
+
+    The counterpart of :func:`django.core.asgi.get_asgi_application`: it sets
+    Django up the same way, then wraps Django's handler in
+    :class:`WebSocketMiddleware`.
+    """
+    django.setup(set_prefix=False)
+    return WebSocketMiddleware(ASGIHandler())

@@ -1,0 +1,52 @@
+"""
+The settings django-wsviews reads, each looked up lazily on access.
+
+Reading through one object (``conf.settings.X``) rather than caching values at
+import time keeps ``override_settings`` working in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+__all__ = ["settings"]
+
+
+class Settings:
+    """Accessors for the ``WSVIEWS_*`` settings with their defaults."""
+
+    def _get(self, name: str, default: Any) -> Any:
+        return getattr(django_settings, name, default)
+
+    @property
+    def WSVIEWS_SHUTDOWN_TIMEOUT(self) -> float:
+        """Seconds lifespan shutdown waits for open connections to finish."""
+        return float(self._get("WSVIEWS_SHUTDOWN_TIMEOUT", 10.0))
+
+    @property
+    def WSVIEWS_MIDDLEWARE(self) -> list[str]:
+        """Dotted paths of the middleware a handshake runs (``MIDDLEWARE`` by default)."""
+        middleware = self._get("WSVIEWS_MIDDLEWARE", None)
+        if middleware is None:
+            middleware = django_settings.MIDDLEWARE
+        return list(middleware)
+
+    @property
+    def WSVIEWS_CHECK_ORIGIN(self) -> bool:
+        """Whether a browser handshake's ``Origin`` is checked (on by default)."""
+        return bool(self._get("WSVIEWS_CHECK_ORIGIN", True))
+
+    @property
+    def WSVIEWS_ALLOWED_ORIGINS(self) -> list[str]:
+        """Origins allowed besides the site's own and ``CSRF_TRUSTED_ORIGINS``."""
+        return list(self._get("WSVIEWS_ALLOWED_ORIGINS", []))
+
+    @property
+    def WSVIEWS_ALLOW_MISSING_ORIGIN(self) -> bool:
+        """Whether a handshake with no ``Origin`` (not from a browser) is allowed."""
+        return bool(self._get("WSVIEWS_ALLOW_MISSING_ORIGIN", True))
+
+
+settings = Settings()

@@ -1,0 +1,78 @@
+"""
+Exceptions raised by django-wsviews.
+
+This module imports nothing from Django. The hierarchy::
+
+    WebSocketError
+    ├── ConnectionClosed        the connection is closed; sending is no longer possible
+    ├── InvalidState            an operation that the connection's state forbids
+    │                           (send before accept, accept twice, ...)
+    ├── HandshakeRejected       the test client's handshake was refused (with a status)
+    └── HandshakeTimeout        the test client got no answer in time
+
+``WebSocketError`` derives from :class:`Exception`, so a ``try``/``except
+Exception`` in a hook also catches them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConnectionClosed",
+    "HandshakeRejected",
+    "HandshakeTimeout",
+    "InvalidState",
+    "WebSocketError",
+]
+
+
+class WebSocketError(Exception):
+    """Base class of every exception django-wsviews raises."""
+
+
+class ConnectionClosed(WebSocketError):
+    """
+    The connection is closed, by either side; nothing more can be sent.
+
+    ``code`` is the close code when known (the client's code, or the one the
+    server sent), else ``None``.
+
+    When this exception escapes a hook, the connection simply ends: it is not
+    logged as an error and no further close frame is sent.
+    """
+
+    def __init__(self, code: int | None = None, reason: str = "") -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(
+            f"WebSocket connection is closed (code {code})"
+            if code is not None
+            else "WebSocket connection is closed"
+        )
+
+
+class InvalidState(WebSocketError):
+    """An operation that the connection's current state does not allow."""
+
+
+class HandshakeTimeout(WebSocketError):
+    """The application did not answer in time (raised by the test client)."""
+
+
+class HandshakeRejected(WebSocketError):
+    """
+    The application refused the handshake (raised by the test client).
+
+    ``status`` is the HTTP status the client got (403 where the application
+    closed before accepting), ``headers`` and ``body`` the rest of the answer.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        self.status = status
+        self.headers = headers or []
+        self.body = body
+        super().__init__(f"WebSocket handshake refused with HTTP {status}")

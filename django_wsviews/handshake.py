@@ -1,0 +1,159 @@
+"""
+The handshake as a Django request: through the project's middleware.
+
+A WebSocket handshake is an HTTP GET, so it runs through
+``WSVIEWS_MIDDLEWARE`` (``MIDDLEWARE`` by default) like any request:
+sessions, authentication, locale and custom middleware all apply to
+``view.request``. The chain is built in synchronous mode and run in one
+worker-thread hop per handshake (Django's default middleware are all
+sync-capable), rather than one hop per middleware method; with no middleware
+it runs inline, with no thread at all.
+
+At its centre, in place of the view, the handshake checks the ``Host``
+(``ALLOWED_HOSTS``) and the ``Origin``, then runs the view middleware
+(``process_view``) with the WebSocket view's callable. A response from any of
+them refuses the handshake with its status; otherwise the chain returns a
+:class:`Proceed` response, whose headers and cookies (a refreshed session
+cookie, say) go out with ``websocket.accept``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.core.handlers.base import BaseHandler
+from django.core.handlers.exception import convert_exception_to_response
+from django.http import HttpResponse, HttpResponseBase, HttpResponseForbidden
+from django.urls import ResolverMatch, set_urlconf
+from django.utils.log import log_response
+from django.utils.module_loading import import_string
+
+from . import conf
+from .responses import response_headers
+
+if TYPE_CHECKING:
+    from .request import WebSocketRequest
+    from .views import WebSocketView
+
+__all__ = ["HandshakeHandler", "Proceed"]
+
+logger = logging.getLogger("django_wsviews.handshake")
+security_logger = logging.getLogger("django_wsviews.security")
+
+# Headers of the handshake response that make no sense on a 101 answer.
+_SKIPPED_HEADERS = frozenset(
+    {"content-type", "content-length", "connection", "upgrade"}
+)
+
+
+class Proceed(HttpResponse):
+    """The response the chain returns when the handshake may go on to the view."""
+
+    status_code = 101
+
+
+class HandshakeHandler(BaseHandler):
+    """Run handshakes through the project's middleware."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.load_middleware()
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """
+        Build the synchronous middleware chain from ``WSVIEWS_MIDDLEWARE``.
+
+        This mirrors :meth:`BaseHandler.load_middleware` for a synchronous
+        chain, reading the WebSocket middleware list instead of ``MIDDLEWARE``.
+        """
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+        paths = conf.settings.WSVIEWS_MIDDLEWARE
+        handler: Any = convert_exception_to_response(self._get_response)
+        handler_is_async = False
+        for path in reversed(paths):
+            middleware = import_string(path)
+            is_async_only = not getattr(middleware, "sync_capable", True)
+            try:
+                adapted = self.adapt_method_mode(
+                    is_async_only, handler, handler_is_async, name=f"middleware {path}"
+                )
+                instance = middleware(adapted)
+            except MiddlewareNotUsed:
+                continue
+            handler = adapted
+            if instance is None:
+                raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
+            if hasattr(instance, "process_view"):
+                self._view_middleware.insert(
+                    0, self.adapt_method_mode(False, instance.process_view)
+                )
+            handler = convert_exception_to_response(instance)
+            handler_is_async = is_async_only
+        self._middleware_chain = self.adapt_method_mode(
+            False, handler, handler_is_async
+        )
+        self.inline = not paths
+
+    async def handshake(self, request: WebSocketRequest) -> HttpResponseBase:
+        """
+        Run the handshake through the chain and return its response.
+
+        :class:`Proceed` means go on to the view's ``connect()``; any other
+        response refuses the handshake. Unexpected errors become 500
+        responses, as for any request.
+        """
+        if self.inline:
+            return self._run_chain(request)
+        # A context of its own, so that the worker thread lives only for the
+        # handshake, not for the whole connection.
+        async with ThreadSensitiveContext():
+            return await sync_to_async(self._run_chain)(request)
+
+    def _run_chain(self, request: WebSocketRequest) -> HttpResponseBase:
+        set_urlconf(settings.ROOT_URLCONF)
+        response: HttpResponseBase = self._middleware_chain(request)
+        if response.status_code >= 400:
+            log_response(
+                "%s: %s",
+                response.reason_phrase,
+                request.path,
+                response=response,
+                request=request,
+            )
+        return response
+
+    def _get_response(self, request: WebSocketRequest) -> HttpResponseBase:  # type: ignore[override]
+        view: WebSocketView = request._wsviews_view  # type: ignore[attr-defined]
+        request.get_host()  # DisallowedHost -> 400, as for any request.
+        if not view.origin_permitted():
+            response = HttpResponseForbidden("Origin not allowed.\n")
+            log_response(
+                "Forbidden (WebSocket origin %r not allowed): %s",
+                request.META.get("HTTP_ORIGIN"),
+                request.path,
+                response=response,
+                request=request,
+                logger=security_logger,
+            )
+            return response
+        match: ResolverMatch = request.resolver_match  # type: ignore[assignment]
+        for process_view in self._view_middleware:
+            response = process_view(request, match.func, match.args, match.kwargs)
+            if response is not None:
+                return response
+        return Proceed()
+
+    @staticmethod
+    def accept_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
+        """Return the headers middleware added that belong on ``websocket.accept``."""
+        return [
+            (name, value)
+            for name, value in response_headers(response)
+            if name.lower().decode("latin-1") not in _SKIPPED_HEADERS
+        ]

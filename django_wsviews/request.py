@@ -1,0 +1,47 @@
+"""The Django request built from a WebSocket handshake."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+from django.core.handlers.asgi import ASGIRequest
+
+if TYPE_CHECKING:
+    from asgiref.typing import WebSocketScope
+
+__all__ = ["WebSocketRequest"]
+
+# ws -> http so that is_secure(), SECURE_PROXY_SSL_HEADER and CSRF's origin
+# logic behave as they do for the page that opened the socket.
+_HTTP_SCHEME = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
+
+
+class WebSocketRequest(ASGIRequest):
+    """
+    An :class:`~django.http.HttpRequest` for a WebSocket handshake.
+
+    Everything code written for views expects is there: ``META`` with the
+    handshake's headers, ``COOKIES``, ``GET``, ``path``/``path_info`` (with the
+    script prefix from ``root_path`` or ``FORCE_SCRIPT_NAME`` removed),
+    ``get_host()``, ``build_absolute_uri()`` and ``is_secure()`` (true for
+    ``wss``). The method is ``GET``, the body is empty. ``request.scope`` is the
+    server's own scope, not a copy.
+    """
+
+    def __init__(self, scope: WebSocketScope | dict[str, Any]) -> None:
+        # ASGIRequest reads the method from the scope, which a websocket scope
+        # lacks; a one-off shallow copy for the constructor is all it costs.
+        super().__init__({**scope, "method": "GET"}, io.BytesIO())
+        self.scope = scope
+
+    def _get_scheme(self) -> str:
+        scheme = self.scope.get("scheme")
+        if scheme:
+            return _HTTP_SCHEME.get(scheme, "http")
+        return super()._get_scheme()
+
+    @property
+    def websocket_scheme(self) -> str:
+        """Return ``"wss"`` for a secure handshake, else ``"ws"``."""
+        return "wss" if self.is_secure() else "ws"

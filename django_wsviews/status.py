@@ -1,0 +1,52 @@
+"""
+WebSocket close codes (RFC 6455 section 7.4, and the IANA registry).
+
+This module imports nothing from Django so that any layer may use it.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["CloseCode", "close_code_for_restricted_server"]
+
+
+class CloseCode(enum.IntEnum):
+    """Close codes a server sends, or receives, in a WebSocket close frame."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RCVD = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+    # Application codes used by django-wsviews' own helpers (4000-4999 is the
+    # private range, free for applications).
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+
+
+def close_code_for_restricted_server(code: int) -> int:
+    """
+    Return the code to send to a server that only accepts 1000 and 3000-4999.
+
+    Daphne (through autobahn) raises on any other code. A registered code such
+    as 1011 is sent as 4000 + its last three digits (1011 becomes 4011) so the
+    client can still tell the reasons apart; the mapping is documented in the
+    server matrix.
+    """
+    if code == CloseCode.NORMAL_CLOSURE or 3000 <= code <= 4999:
+        return code
+    if 1000 < code < 2000:
+        return 4000 + code - 1000
+    return int(CloseCode.NORMAL_CLOSURE)

@@ -1,0 +1,702 @@
+"""
+Class-based WebSocket views.
+
+A :class:`WebSocketView` is to a WebSocket connection what a
+:class:`django.views.View` is to a request: routed by the URLconf (in
+``ws_urlpatterns``), built by ``as_view()``, one instance per connection. The
+hooks are ``connect()``, ``receive(message)`` and ``disconnect(code)``.
+
+Failure policy: an exception escaping a hook is passed to
+:meth:`WebSocketView.handle_exception`, which by default logs it with its
+traceback on the ``django_wsviews`` logger, sends Django's
+``got_request_exception`` signal, then refuses the handshake with 500 (before
+accept) or closes with 1011 (after). ``disconnect()`` runs exactly once for
+every connection whose ``connect()`` was called, however the connection ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import json
+import logging
+import threading
+import types
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+from django.core.signals import got_request_exception
+from . import conf
+from .db import close_old_connections
+from .origins import origin_allowed
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.decorators import classonlymethod
+
+from .exceptions import ConnectionClosed, InvalidState
+from .request import WebSocketRequest
+from .responses import deny, upgrade_required
+from .status import CloseCode, close_code_for_restricted_server
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+
+__all__ = ["JsonWebSocketView", "WebSocketView"]
+
+logger = logging.getLogger("django_wsviews")
+
+_T = TypeVar("_T")
+
+HOOKS = ("connect", "receive", "disconnect", "handle_exception")
+
+# A connection reads at most this many messages ahead while a hook is
+# suspended (to notice a disconnect); past it, the server's own buffer and
+# backpressure apply.
+READ_AHEAD = 32
+
+# Codes a server may send in a close frame (RFC 6455 7.4.1 and 7.4.2).
+_RESERVED_CLOSE_CODES = frozenset({1004, 1005, 1006, 1015})
+
+
+class State(enum.Enum):
+    """Where a connection is in its life."""
+
+    CONNECTING = "connecting"  # websocket.connect received, no answer yet
+    OPEN = "open"  # websocket.accept sent
+    CLOSED = "closed"  # closed by either side, or the handshake refused
+
+
+class _Done:
+    """An awaitable that is already complete, returned by sends made from sync code."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover  (makes this a generator)
+
+
+_DONE = _Done()
+
+
+def _run_sync_hook(func: Callable[..., _T], *args: Any) -> _T:
+    # Each sync hook call is treated like a request for database hygiene.
+    close_old_connections()
+    try:
+        return func(*args)
+    finally:
+        close_old_connections()
+
+
+_call_sync_hook = sync_to_async(_run_sync_hook, thread_sensitive=True)
+
+
+@types.coroutine
+def _resume(coro: Any, yielded: Any) -> Generator[Any, None, Any]:
+    """
+    Drive ``coro``, already started and suspended on ``yielded``, to its end.
+
+    This lets a hook run inline on the connection's own task until it first
+    suspends; only then is a task made for the rest of it (see
+    :meth:`WebSocketView._call`). It forwards exactly what ``await`` would:
+    every send and throw from the event loop goes to ``coro``.
+    """
+    while True:
+        try:
+            yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation and the like go to the hook
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(None)
+            except StopIteration as stop:
+                return stop.value
+
+
+class WebSocketView:
+    """
+    A WebSocket endpoint, routed in ``ws_urlpatterns`` with :meth:`as_view`.
+
+    Override the hooks; each may be ``async def`` or a plain ``def`` (a plain
+    hook runs in a worker thread of its own connection, with database
+    connections handled as for a request, and may call :meth:`send`,
+    :meth:`close` and the rest without ``await``).
+    """
+
+    #: Subprotocols this view speaks, in order of preference; the first one
+    #: the client offers that is listed here is accepted.
+    subprotocols: ClassVar[Sequence[str]] = ()
+
+    #: Whether a browser handshake's ``Origin`` is checked; ``None`` follows
+    #: the ``WSVIEWS_CHECK_ORIGIN`` setting (on by default).
+    check_origin: ClassVar[bool | None] = None
+
+    #: Origins allowed for this view on top of ``WSVIEWS_ALLOWED_ORIGINS``,
+    #: ``CSRF_TRUSTED_ORIGINS`` and the site's own.
+    allowed_origins: ClassVar[Sequence[str]] = ()
+
+    # Set by as_view(): which hooks are plain functions.
+    _sync_hooks: ClassVar[frozenset[str]] = frozenset()
+
+    request: WebSocketRequest
+    scope: dict[str, Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Set the keyword arguments given to :meth:`as_view` on the instance."""
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._sync_hooks = frozenset(
+            name
+            for name in cls._hook_names()
+            if not iscoroutinefunction(getattr(cls, name))
+        )
+
+    @classmethod
+    def _hook_names(cls) -> tuple[str, ...]:
+        return HOOKS
+
+    @classonlymethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:
+        """
+        Return the view callable to put in ``ws_urlpatterns``.
+
+        Like :meth:`django.views.View.as_view`, only keyword arguments that are
+        already attributes of the class are accepted, and the callable exposes
+        ``view_class`` and ``view_initkwargs``. Called by Django's HTTP
+        handler (the view was routed in ``urlpatterns``), it answers 426
+        Upgrade Required.
+        """
+        for key in initkwargs:
+            if not hasattr(cls, key):
+                raise TypeError(
+                    f"{cls.__name__}() received an invalid keyword {key!r}. "
+                    "as_view only accepts arguments that are already attributes "
+                    "of the class: add the attribute to the class first."
+                )
+            if key in HOOKS or key in ("accept", "reject", "send", "close"):
+                raise TypeError(
+                    f"The method name {key!r} is not accepted as a keyword "
+                    f"argument to {cls.__name__}.as_view(): override the method "
+                    "in a subclass instead."
+                )
+
+        async def view(
+            request: HttpRequest, *args: Any, **kwargs: Any
+        ) -> HttpResponseBase:
+            # Reached only through Django's HTTP handler: WebSocket connections
+            # are served by django_wsviews.asgi, which instantiates view_class.
+            return upgrade_required()
+
+        view.view_class = cls  # type: ignore[attr-defined]
+        view.view_initkwargs = initkwargs  # type: ignore[attr-defined]
+        view.__doc__ = cls.__doc__
+        view.__module__ = cls.__module__
+        view.__qualname__ = f"{cls.__qualname__}.as_view.<locals>.view"
+        # Decorators applied to dispatch() (e.g. login_not_required, through
+        # method_decorator) show on the callable, as for Django's views.
+        view.__dict__.update(cls.dispatch.__dict__)
+        return view
+
+    # Set-up ---------------------------------------------------------------
+
+    def setup(
+        self,
+        request: WebSocketRequest,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        """Initialize the attributes shared by every hook."""
+        self.request = request
+        self.scope = request.scope
+        self.args = args
+        self.kwargs = kwargs
+        self._receive = receive
+        self._send = send
+        self._state = State.CONNECTING
+        self._close_code: int = CloseCode.ABNORMAL_CLOSURE
+        self._loop_thread = threading.get_ident()
+        self._reader: asyncio.Future[Any] | None = None
+        extensions = self.scope.get("extensions") or {}
+        # Servers that advertise the denial-response extension (uvicorn,
+        # hypercorn) send any close code and empty frames; daphne advertises no
+        # extension and, through autobahn, refuses both.
+        self._restricted_server = not extensions
+        self.accept_headers: list[tuple[bytes, bytes]] = []
+
+    # State ------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """Return the connection's :class:`State`."""
+        return self._state
+
+    @property
+    def close_code(self) -> int:
+        """Return the code the connection closed with (1006 until it has)."""
+        return self._close_code
+
+    # Hooks ------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """
+        Handle a new connection; the default accepts it.
+
+        Call :meth:`accept` or :meth:`reject`; returning without either refuses
+        the handshake with 403.
+        """
+        await self.accept()
+
+    async def receive(self, message: str | bytes) -> None:
+        """Handle one message: ``str`` for a text frame, ``bytes`` for binary."""
+
+    async def disconnect(self, code: int) -> None:
+        """
+        Clean up after the connection; ``code`` is the close code.
+
+        Runs exactly once, however the connection ended: the client closing
+        (its code, or 1005 if it gave none), the view closing (the view's
+        code), a refused handshake (1006), or the server shutting down (1001).
+        """
+
+    async def handle_exception(self, exc: Exception) -> None:
+        """
+        Handle an exception that escaped a hook.
+
+        The default logs it with its traceback on the ``django_wsviews``
+        logger, sends ``got_request_exception``, then refuses the handshake
+        with 500 (before accept) or closes with 1011 (after). Override to
+        report the error to the client and keep the connection open.
+        """
+        status = 500 if self._state is State.CONNECTING else CloseCode.INTERNAL_ERROR
+        logger.error(
+            "Error in WebSocket view %s at %s",
+            type(self).__qualname__,
+            self.request.path,
+            exc_info=exc,
+            extra={"status_code": status, "request": self.request},
+        )
+        await sync_to_async(got_request_exception.send)(
+            sender=type(self), request=self.request
+        )
+        if self._state is State.CONNECTING:
+            await self.reject(500)
+        elif self._state is State.OPEN:
+            await self.close(CloseCode.INTERNAL_ERROR)
+
+    # Handshake checks -------------------------------------------------------
+
+    def get_allowed_origins(self) -> list[str]:
+        """Return the origins allowed besides the site's own and CSRF's trusted ones."""
+        return [*conf.settings.WSVIEWS_ALLOWED_ORIGINS, *self.allowed_origins]
+
+    def origin_permitted(self) -> bool:
+        """
+        Return whether the handshake's ``Origin`` may open this socket.
+
+        Runs before any other view code. See :mod:`django_wsviews.origins`
+        for the rules; a handshake without ``Origin`` is allowed unless
+        ``WSVIEWS_ALLOW_MISSING_ORIGIN`` is False.
+        """
+        check = (
+            conf.settings.WSVIEWS_CHECK_ORIGIN
+            if self.check_origin is None
+            else self.check_origin
+        )
+        if not check:
+            return True
+        if "HTTP_ORIGIN" not in self.request.META:
+            return conf.settings.WSVIEWS_ALLOW_MISSING_ORIGIN
+        return origin_allowed(self.request, self.get_allowed_origins())
+
+    # Actions ----------------------------------------------------------------
+
+    def get_subprotocols(self) -> Sequence[str]:
+        """Return the subprotocols this view speaks (``subprotocols`` by default)."""
+        return self.subprotocols
+
+    def select_subprotocol(self) -> str | None:
+        """Return the first client-offered subprotocol the view speaks, or None."""
+        supported = self.get_subprotocols()
+        for offered in self.scope.get("subprotocols") or ():
+            if offered in supported:
+                return str(offered)
+        return None
+
+    def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Iterable[tuple[str | bytes, str | bytes]] | None = None,
+    ) -> Awaitable[None]:
+        """
+        Accept the handshake.
+
+        ``subprotocol`` defaults to :meth:`select_subprotocol`; it must be one
+        the client offered. ``headers`` are extra response headers (dropped by
+        servers without accept-header support, such as daphne). Raise
+        :class:`InvalidState` unless the handshake is pending.
+        """
+        return self._run(self._accept(subprotocol, headers))
+
+    async def _accept(
+        self,
+        subprotocol: str | None,
+        headers: Iterable[tuple[str | bytes, str | bytes]] | None,
+    ) -> None:
+        if self._state is not State.CONNECTING:
+            raise InvalidState(
+                f"accept() called on a connection that is {self._state.value}."
+            )
+        if subprotocol is None:
+            subprotocol = self.select_subprotocol()
+        elif subprotocol not in (self.scope.get("subprotocols") or ()):
+            raise ValueError(
+                f"accept() got subprotocol {subprotocol!r}, which the client did not offer."
+            )
+        message: dict[str, Any] = {
+            "type": "websocket.accept",
+            "subprotocol": subprotocol,
+        }
+        extra = self.accept_headers + [
+            (_to_bytes(k), _to_bytes(v)) for k, v in headers or ()
+        ]
+        if extra:
+            message["headers"] = extra
+        self._state = State.OPEN
+        await self._send_event(message)
+
+    def reject(
+        self,
+        status: int = 403,
+        headers: Iterable[tuple[str | bytes, str | bytes]] | None = None,
+        body: bytes = b"",
+    ) -> Awaitable[None]:
+        """
+        Refuse the handshake with an HTTP ``status``.
+
+        Where the server supports the denial-response extension (uvicorn,
+        hypercorn) the client gets that status, ``headers`` and ``body``;
+        elsewhere the handshake is closed before accept and the server
+        answers 403. Raise :class:`InvalidState` after accept (use
+        :meth:`close`); do nothing if the connection is already closed.
+        """
+        return self._run(self._reject(status, headers, body))
+
+    async def _reject(
+        self,
+        status: int,
+        headers: Iterable[tuple[str | bytes, str | bytes]] | None,
+        body: bytes,
+    ) -> None:
+        if self._state is State.OPEN:
+            raise InvalidState("reject() called after accept(); use close() instead.")
+        if self._state is State.CLOSED:
+            return
+        self._state = State.CLOSED
+        try:
+            await deny(
+                self.scope,
+                self._send,
+                status,
+                [(_to_bytes(k), _to_bytes(v)) for k, v in headers or ()],
+                body,
+            )
+        except OSError:
+            pass  # the client left before the answer; refused either way
+
+    def send(self, message: str | bytes) -> Awaitable[None]:
+        """
+        Send a text frame (``str``) or a binary frame (``bytes``).
+
+        Await it in async code; from a plain ``def`` hook call it without
+        ``await`` (it returns once the server has the frame). Empty messages
+        are valid frames. Raise :class:`ConnectionClosed` once the connection
+        is closed, :class:`InvalidState` before accept and :class:`TypeError`
+        for anything but ``str`` or bytes-like data.
+        """
+        if threading.get_ident() != self._loop_thread:
+            async_to_sync(self._send_message)(message)
+            return _DONE
+        return self._send_message(message)
+
+    async def _send_message(self, message: str | bytes) -> None:
+        if self._state is not State.OPEN:
+            raise self._not_open("send()")
+        if type(message) is str:
+            event: dict[str, Any] = {"type": "websocket.send", "text": message}
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            event = {"type": "websocket.send", "bytes": bytes(message)}
+        else:
+            raise TypeError(
+                f"send() takes str or bytes, not {type(message).__name__}; "
+                "use send_json() to send JSON."
+            )
+        if not message and self._restricted_server:
+            logger.warning(
+                "Not sending an empty frame on %s: this server (daphne) cannot send one.",
+                self.request.path,
+            )
+            return
+        await self._send_event(event)
+
+    def close(
+        self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = ""
+    ) -> Awaitable[None]:
+        """
+        Close the connection with ``code`` and ``reason``.
+
+        Before accept this refuses the handshake (the server answers 403).
+        Closing a closed connection does nothing. Raise :class:`ValueError` for
+        a code a server may not send or a reason over 123 bytes.
+        """
+        return self._run(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if code in _RESERVED_CLOSE_CODES or not (1000 <= code <= 4999):
+            raise ValueError(f"{code} is not a close code a server may send.")
+        if len(reason.encode()) > 123:
+            raise ValueError("A close reason is limited to 123 bytes of UTF-8.")
+        if self._state is State.CLOSED:
+            return
+        self._state = State.CLOSED
+        self._close_code = code
+        if self._restricted_server:
+            code = close_code_for_restricted_server(code)
+        event: dict[str, Any] = {"type": "websocket.close", "code": int(code)}
+        if reason:
+            event["reason"] = reason
+        try:
+            await self._send_event(event)
+        except ConnectionClosed:
+            pass  # the client went first; closed either way
+
+    # Plumbing ---------------------------------------------------------------
+
+    def _run(self, coro: Awaitable[None]) -> Awaitable[None]:
+        """Return ``coro`` to await, or run it now when called from a sync hook."""
+        if threading.get_ident() != self._loop_thread:
+            async_to_sync(_await)(coro)
+            return _DONE
+        return coro
+
+    def _not_open(self, what: str) -> Exception:
+        if self._state is State.CONNECTING:
+            return InvalidState(f"{what} called before accept().")
+        return ConnectionClosed(self._close_code)
+
+    async def _send_event(self, event: dict[str, Any]) -> None:
+        try:
+            await self._send(event)  # type: ignore[arg-type]
+        except OSError as exc:
+            # ASGI servers raise an OSError subclass once the client is gone.
+            self._state = State.CLOSED
+            raise ConnectionClosed(self._close_code) from exc
+
+    async def _call(self, name: str, *args: Any) -> None:
+        """Run hook ``name``, in a worker thread if it is a plain function."""
+        hook = getattr(self, name)
+        if name in self._sync_hooks:
+            await _call_sync_hook(hook, *args)
+        else:
+            await hook(*args)
+
+    async def _guarded(self, name: str, *args: Any) -> None:
+        """Run hook ``name``; pass an exception escaping it to handle_exception()."""
+        try:
+            await self._call(name, *args)
+        except ConnectionClosed:
+            logger.debug("Connection closed during %s() on %s", name, self.request.path)
+        except Exception as exc:
+            await self._exception(exc)
+
+    async def _exception(self, exc: Exception) -> None:
+        try:
+            await self._call("handle_exception", exc)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("Error in %s.handle_exception()", type(self).__qualname__)
+            if self._state is State.CONNECTING:
+                await self.reject(500)
+            else:
+                await self.close(CloseCode.INTERNAL_ERROR)
+
+    # The connection's life ------------------------------------------------
+
+    async def dispatch(self) -> None:
+        """
+        Serve the connection from handshake to close.
+
+        Messages are handled one at a time, in order. A hook runs inline
+        until it first suspends; while it is suspended the connection keeps
+        reading, so a client that leaves is noticed at once: the hook is
+        cancelled, unhandled messages are dropped, and ``disconnect()`` runs.
+        """
+        self._loop_thread = threading.get_ident()
+        try:
+            await self._guarded("connect")
+            if self._state is State.CONNECTING:
+                logger.warning(
+                    "%s.connect() returned without accept() or reject(); refusing the handshake.",
+                    type(self).__qualname__,
+                )
+                await self.reject(403)
+            if self._state is State.OPEN:
+                await self._serve()
+        finally:
+            self._state = State.CLOSED
+            if self._reader is not None:
+                self._reader.cancel()
+                self._reader = None
+            await self._guarded("disconnect", self._close_code)
+
+    async def _serve(self) -> None:
+        receive = self._receive
+        pending: collections.deque[Any] = collections.deque()
+        while self._state is State.OPEN:
+            if pending:
+                message = pending.popleft()
+            elif self._reader is not None:
+                reader, self._reader = self._reader, None
+                message = await reader
+            else:
+                message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                data = text if text is not None else message.get("bytes")
+                await self._handle("" if data is None else data, pending)
+            elif kind == "websocket.disconnect":
+                if self._state is State.OPEN:
+                    self._close_code = message.get("code", CloseCode.NO_STATUS_RCVD)
+                self._state = State.CLOSED
+
+    async def _handle(self, data: str | bytes, pending: collections.deque[Any]) -> None:
+        """Run the message hook on ``data``, inline until it first suspends."""
+        try:
+            coro = self._message_hook(data)
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                return
+            await self._finish(coro, yielded, pending)
+        except ConnectionClosed:
+            logger.debug("Connection closed during receive() on %s", self.request.path)
+        except Exception as exc:
+            await self._exception(exc)
+
+    def _message_hook(self, data: str | bytes) -> Any:
+        if "receive" in self._sync_hooks:
+            return _call_sync_hook(self.receive, data)
+        return self.receive(data)
+
+    async def _finish(
+        self, coro: Any, yielded: Any, pending: collections.deque[Any]
+    ) -> None:
+        """
+        Finish a suspended hook in a task, reading ahead meanwhile.
+
+        Messages read ahead queue in ``pending`` (at most READ_AHEAD). A
+        disconnect cancels the hook and drops the queued messages.
+        """
+        hook = asyncio.ensure_future(_resume(coro, yielded))
+        reader = self._reader
+        self._reader = None
+        try:
+            while not hook.done():
+                if reader is None and len(pending) < READ_AHEAD:
+                    reader = asyncio.ensure_future(self._receive())
+                waiting = {hook} if reader is None else {hook, reader}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if reader is not None and reader.done():
+                    message = reader.result()
+                    reader = None
+                    if message["type"] == "websocket.disconnect":
+                        if pending:
+                            logger.debug("Dropping %d unhandled messages", len(pending))
+                        pending.clear()
+                        pending.append(message)
+                        hook.cancel()
+                        await asyncio.wait({hook})
+                        return
+                    pending.append(message)
+        except asyncio.CancelledError:
+            hook.cancel()
+            if reader is not None:
+                reader.cancel()
+                reader = None
+            raise
+        finally:
+            # A read still under way yields the next message in order.
+            self._reader = reader
+        hook.result()
+
+
+class JsonWebSocketView(WebSocketView):
+    """
+    A :class:`WebSocketView` that speaks JSON in text frames.
+
+    Override :meth:`receive_json`. A text frame that is not valid JSON closes
+    the connection with 1007 (invalid payload data); a binary frame closes it
+    with 1003 (unsupported data). Both are logged at WARNING; neither raises.
+    """
+
+    @classmethod
+    def _hook_names(cls) -> tuple[str, ...]:
+        return (*HOOKS, "receive_json")
+
+    async def receive(self, message: str | bytes) -> None:
+        """Decode a text frame and pass the content to :meth:`receive_json`."""
+        if not isinstance(message, str):
+            logger.warning(
+                "Binary frame on JSON WebSocket %s; closing.", self.request.path
+            )
+            await self.close(
+                CloseCode.UNSUPPORTED_DATA, "Binary frames are not supported."
+            )
+            return
+        try:
+            content = self.decode_json(message)
+        except ValueError:
+            logger.warning(
+                "Malformed JSON on WebSocket %s; closing.", self.request.path
+            )
+            await self.close(CloseCode.INVALID_PAYLOAD, "Malformed JSON.")
+            return
+        await self._call("receive_json", content)
+
+    async def receive_json(self, content: Any) -> None:
+        """Handle one decoded JSON message."""
+
+    def send_json(self, content: Any) -> Awaitable[None]:
+        """Encode ``content`` with :meth:`encode_json` and send it as a text frame."""
+        return self.send(self.encode_json(content))
+
+    def decode_json(self, text: str) -> Any:
+        """Return the content of a text frame; raise ValueError if malformed."""
+        return json.loads(text)
+
+    def encode_json(self, content: Any) -> str:
+        """Return ``content`` as JSON text."""
+        return json.dumps(content)
+
+
+def _to_bytes(value: str | bytes) -> bytes:
+    return value.encode("latin-1") if isinstance(value, str) else value
+
+
+async def _await(awaitable: Awaitable[None]) -> None:
+    await awaitable

@@ -1,0 +1,40 @@
+"""Routes for the test suite."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.urls import include, path, re_path
+
+from . import views
+
+app_patterns = [
+    path("echo/", views.EchoView.as_view(), name="echo"),
+]
+
+urlpatterns = [
+    path("page/", lambda request: HttpResponse("page"), name="page"),
+    path("upgrade/", views.EchoView.as_view(), name="http-echo"),
+]
+
+ws_urlpatterns = [
+    path("ws/echo/", views.EchoView.as_view(), name="echo"),
+    path("ws/info/<slug:room>/<int:n>/", views.InfoView.as_view(), name="info"),
+    re_path(r"^ws/re/(?P<year>[0-9]{4})/$", views.InfoView.as_view(), name="re-named"),
+    re_path(r"^ws/unnamed/([a-z]+)/$", views.InfoView.as_view(), name="re-unnamed"),
+    path("ws/json/", views.JsonEchoView.as_view(), name="json"),
+    path("ws/subprotocol/", views.SubprotocolView.as_view(), name="subprotocol"),
+    path("ws/reject/", views.RejectView.as_view(), name="reject"),
+    path("ws/reject-418/", views.RejectView.as_view(status=418), name="reject-418"),
+    path("ws/silent/", views.SilentView.as_view()),
+    path("ws/connect-error/", views.ConnectErrorView.as_view()),
+    path("ws/receive-error/", views.ReceiveErrorView.as_view()),
+    path("ws/close/", views.CloseView.as_view()),
+    path("ws/recording/<str:key>/", views.RecordingView.as_view()),
+    path("ws/order/", views.SlowOrderView.as_view()),
+    path("ws/sync/<str:key>/", views.SyncEchoView.as_view()),
+    path("ws/user/", views.UserView.as_view()),
+    path("ws/early/", views.SendBeforeAcceptView.as_view()),
+    path("ws/ünï/<str:word>/", views.InfoView.as_view(), name="unicode"),
+    path("ws/app/", include((app_patterns, "app"), namespace="app")),
+    path("ws/included/", include("tests.included_urls")),
+]
