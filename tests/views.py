@@ -96,9 +96,11 @@ class CloseView(WebSocketView):
 
 
 class RecordingView(WebSocketView):
-    """Record each hook call under ``key``."""
+    """Record each hook call under the ``key`` URL argument."""
 
-    key = "recording"
+    @property
+    def key(self) -> str:
+        return str(self.kwargs["key"])
 
     async def connect(self) -> None:
         record(self.key, ("connect",))
@@ -127,7 +129,9 @@ class SlowOrderView(WebSocketView):
 class SyncEchoView(WebSocketView):
     """Plain-def hooks, run in the connection's worker thread."""
 
-    key = "sync"
+    @property
+    def key(self) -> str:
+        return str(self.kwargs["key"])
 
     def connect(self) -> None:  # type: ignore[override]
         record(self.key, ("connect-thread", threading.get_ident()))
@@ -164,3 +168,108 @@ class NotAView:
 
 async def plain_function(request: Any) -> None:
     return None
+
+
+#: Four sync hooks must meet here at once; they can only if they run in parallel.
+barrier = threading.Barrier(4, timeout=5)
+
+
+class BarrierView(WebSocketView):
+    """A plain-def receive() that waits for three other connections' hooks."""
+
+    def receive(self, message: str | bytes) -> None:  # type: ignore[override]
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            self.send("serialized")
+        else:
+            self.send(f"thread {threading.get_ident()}")
+
+
+class ExceptionHookView(WebSocketView):
+    """Override handle_exception() to report the error and keep going."""
+
+    async def receive(self, message: str | bytes) -> None:
+        if message == "boom":
+            raise KeyError("missing")
+        await self.send(message)
+
+    async def handle_exception(self, exc: Exception) -> None:
+        await self.send(f"error: {type(exc).__name__}")
+
+
+class BadSendView(WebSocketView):
+    async def receive(self, message: str | bytes) -> None:
+        await self.send({"not": "text"})  # type: ignore[arg-type]
+
+
+class DoubleAcceptView(WebSocketView):
+    async def connect(self) -> None:
+        await self.accept()
+        await self.accept()
+
+
+class SendAfterCloseView(WebSocketView):
+    key = "after-close"
+
+    async def receive(self, message: str | bytes) -> None:
+        await self.close()
+        try:
+            await self.send("late")
+        except Exception as exc:
+            record(self.key, type(exc).__name__)
+            raise
+
+
+class AcceptHeadersView(WebSocketView):
+    async def connect(self) -> None:
+        await self.accept(headers=[("x-extra", "1")])
+
+
+class MiddlewareInfoView(WebSocketView):
+    """Report what middleware put on the request."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.send(
+            __import__("json").dumps(
+                {
+                    "tagged": getattr(self.request, "tagged_by_middleware", False),
+                    "async": getattr(self.request, "async_middleware_ran", False),
+                    "session": hasattr(self.request, "session"),
+                }
+            )
+        )
+
+
+class RefusedByMiddlewareView(WebSocketView):
+    pass
+
+
+RefusedByMiddlewareView.refuse = True  # type: ignore[attr-defined]
+
+
+class AsyncUserView(WebSocketView):
+    """Send the user's name, loaded the async way."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = await self.request.auser()  # type: ignore[attr-defined]
+        await self.send(user.get_username() if user.is_authenticated else "")
+
+
+class OpenOriginView(WebSocketView):
+    check_origin = False
+
+
+class PartnerOriginView(WebSocketView):
+    allowed_origins = ["https://partner.example"]
+
+
+class QueryView(WebSocketView):
+    """A plain-def view that queries the database on each message."""
+
+    def receive(self, message: str | bytes) -> None:  # type: ignore[override]
+        from django.contrib.auth.models import User
+
+        self.send(str(User.objects.count()))

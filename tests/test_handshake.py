@@ -1,0 +1,213 @@
+"""Tests for django_wsviews.handshake: the handshake through Django's middleware."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import django
+import pytest
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+from django_wsviews.exceptions import HandshakeRejected
+from django_wsviews.testing import WebSocketClient
+
+from . import middleware, views
+
+
+def with_middleware(*paths: str) -> override_settings:
+    return override_settings(WSVIEWS_MIDDLEWARE=list(paths))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_force_login_sets_request_user() -> None:
+    """A user logged in through the client is request.user, via the session middleware."""
+    user = await User.objects.acreate(username="ada")
+    client = WebSocketClient()
+    await client.aforce_login(user)
+    async with client.connect("/ws/user/") as ws:
+        assert await ws.receive() == "ada"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_anonymous_user() -> None:
+    """Without a session the user is anonymous."""
+    async with WebSocketClient().connect("/ws/user/") as ws:
+        assert await ws.receive() == ""
+
+
+@pytest.mark.skipif(django.VERSION < (5, 0), reason="request.auser() is Django 5.0+")
+@pytest.mark.django_db(transaction=True)
+async def test_auser_in_async_hooks() -> None:
+    """Async hooks load the user lazily with request.auser(), as async views do."""
+    user = await User.objects.acreate(username="grace")
+    client = WebSocketClient()
+    await client.aforce_login(user)
+    async with client.connect("/ws/auser/") as ws:
+        assert await ws.receive() == "grace"
+
+
+async def test_middleware_response_refuses_with_its_status() -> None:
+    """A middleware that returns a response refuses the handshake with its status."""
+    with with_middleware("tests.middleware.refuse_teapots"):
+        client = WebSocketClient()
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/echo/?teapot=1")
+        assert refused.value.status == 418
+        assert refused.value.body == b"I'm a teapot"
+        async with client.connect("/ws/echo/") as ws:
+            await ws.send("fine")
+            assert await ws.receive() == "fine"
+
+
+async def test_middleware_headers_and_cookies_go_out_with_accept() -> None:
+    """Headers and cookies middleware add to the handshake response reach the client."""
+    with with_middleware("tests.middleware.add_header"):
+        async with WebSocketClient().connect("/ws/middleware/") as ws:
+            info = json.loads(await ws.receive())  # type: ignore[arg-type]
+            names = dict(ws.headers)
+    assert info["tagged"] is True
+    assert names["X-Handshake"] == "yes"
+    assert names["set-cookie"].startswith("refreshed=1")
+    assert "Content-Type" not in names
+
+
+async def test_async_only_middleware_runs() -> None:
+    """An async-only middleware is adapted into the chain and runs."""
+    with with_middleware("tests.middleware.AsyncOnly", "tests.middleware.add_header"):
+        async with WebSocketClient().connect("/ws/middleware/") as ws:
+            info = json.loads(await ws.receive())  # type: ignore[arg-type]
+    assert info == {"tagged": True, "async": True, "session": False}
+
+
+async def test_process_view_sees_the_view_callable() -> None:
+    """process_view() gets the route's callable, args and kwargs, and can refuse."""
+    middleware.seen.clear()
+    with with_middleware("tests.middleware.ViewRecorder"):
+        client = WebSocketClient()
+        async with client.connect("/ws/info/lobby/3/") as ws:
+            await ws.receive()
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/refused-by-middleware/")
+    (view, args, kwargs), _ = middleware.seen
+    assert view.view_class is views.InfoView
+    assert (args, kwargs) == ((), {"room": "lobby", "n": 3})
+    assert refused.value.status == 451
+
+
+async def test_bare_chain_runs_inline() -> None:
+    """With no middleware, the handshake needs no worker thread and still works."""
+    with with_middleware():
+        async with WebSocketClient().connect("/ws/middleware/") as ws:
+            info = json.loads(await ws.receive())  # type: ignore[arg-type]
+    assert info == {"tagged": False, "async": False, "session": False}
+
+
+@pytest.mark.skipif(django.VERSION < (5, 1), reason="LoginRequiredMiddleware is Django 5.1+")
+@pytest.mark.django_db(transaction=True)
+async def test_login_required_middleware_applies() -> None:
+    """LoginRequiredMiddleware refuses an anonymous handshake with its redirect."""
+    stack = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    with override_settings(WSVIEWS_MIDDLEWARE=stack, LOGIN_URL="/login/"):
+        client = WebSocketClient()
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/user/")
+        assert refused.value.status == 302
+        assert dict(refused.value.headers)["Location"] == "/login/?next=/ws/user/"
+        await client.aforce_login(await User.objects.acreate(username="lin"))
+        async with client.connect("/ws/user/") as ws:
+            assert await ws.receive() == "lin"
+
+
+class TestHosts:
+    async def test_disallowed_host_is_refused_400(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A Host outside ALLOWED_HOSTS is refused with 400 and logged as Django does."""
+        client = WebSocketClient(host="evil.example")
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/echo/")
+        assert refused.value.status == 400
+        assert "django.security.DisallowedHost" in {r.name for r in caplog.records}
+
+    async def test_disallowed_host_without_middleware(self) -> None:
+        """The Host is checked even when no middleware runs."""
+        with with_middleware():
+            with pytest.raises(HandshakeRejected) as refused:
+                await WebSocketClient(host="evil.example").connect("/ws/echo/")
+        assert refused.value.status == 400
+
+
+class TestOrigin:
+    async def test_same_origin_is_allowed(self) -> None:
+        """A browser handshake from the site's own origin is accepted."""
+        client = WebSocketClient(headers={"Origin": "http://testserver"})
+        async with client.connect("/ws/echo/") as ws:
+            await ws.send("x")
+            assert await ws.receive() == "x"
+
+    @pytest.mark.parametrize(
+        "origin",
+        ["https://evil.example", "http://testserver:8080", "https://testserver", "null"],
+    )
+    async def test_foreign_origin_is_refused_403(
+        self, origin: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A cross-site handshake is refused with 403 before any view code runs."""
+        client = WebSocketClient(headers={"Origin": origin})
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/recording/origin/")
+        assert refused.value.status == 403
+        assert "origin" not in views.events
+        [record] = [r for r in caplog.records if r.name == "django_wsviews.security"]
+        assert record.levelno == logging.WARNING
+
+    async def test_missing_origin_allowed_by_default(self) -> None:
+        """A handshake without Origin (not a browser) is allowed by default."""
+        async with WebSocketClient().connect("/ws/echo/") as ws:
+            await ws.send("x")
+            assert await ws.receive() == "x"
+
+    @override_settings(WSVIEWS_ALLOW_MISSING_ORIGIN=False)
+    async def test_missing_origin_can_be_refused(self) -> None:
+        """WSVIEWS_ALLOW_MISSING_ORIGIN=False refuses handshakes without Origin."""
+        with pytest.raises(HandshakeRejected) as refused:
+            await WebSocketClient().connect("/ws/echo/")
+        assert refused.value.status == 403
+
+    @override_settings(CSRF_TRUSTED_ORIGINS=["https://*.example.com"])
+    async def test_csrf_trusted_origins_apply(self) -> None:
+        """CSRF_TRUSTED_ORIGINS, wildcards included, are allowed origins."""
+        client = WebSocketClient(headers={"Origin": "https://app.example.com"})
+        async with client.connect("/ws/echo/"):
+            pass
+
+    @override_settings(WSVIEWS_ALLOWED_ORIGINS=["https://mobile.example"])
+    async def test_setting_allows_more_origins(self) -> None:
+        """WSVIEWS_ALLOWED_ORIGINS allows extra origins for every view."""
+        client = WebSocketClient(headers={"Origin": "https://mobile.example"})
+        async with client.connect("/ws/echo/"):
+            pass
+
+    @override_settings(WSVIEWS_CHECK_ORIGIN=False)
+    async def test_check_can_be_turned_off(self) -> None:
+        """WSVIEWS_CHECK_ORIGIN=False turns the check off for the project."""
+        client = WebSocketClient(headers={"Origin": "https://evil.example"})
+        async with client.connect("/ws/echo/"):
+            pass
+
+    async def test_per_view_settings(self) -> None:
+        """check_origin and allowed_origins on a view override the project's."""
+        evil = WebSocketClient(headers={"Origin": "https://evil.example"})
+        async with evil.connect("/ws/open-origin/"):
+            pass
+        partner = WebSocketClient(headers={"Origin": "https://partner.example"})
+        async with partner.connect("/ws/partner-origin/"):
+            pass
+        with pytest.raises(HandshakeRejected):
+            await partner.connect("/ws/echo/")
