@@ -48,5 +48,22 @@ class Settings:
         """Whether a handshake with no ``Origin`` (not from a browser) is allowed."""
         return bool(self._get("WSVIEWS_ALLOW_MISSING_ORIGIN", True))
 
+    @property
+    def WSVIEWS_MAX_MESSAGE_SIZE(self) -> int | None:
+        """The largest message a view accepts, in bytes (1 MiB by default)."""
+        size = self._get("WSVIEWS_MAX_MESSAGE_SIZE", 1024 * 1024)
+        return None if size is None else int(size)
+
+    @property
+    def WSVIEWS_RATE_LIMIT(self) -> Any:
+        """The message rate allowed per connection, e.g. ``"20/s"`` (no limit by default)."""
+        return self._get("WSVIEWS_RATE_LIMIT", None)
+
+    @property
+    def WSVIEWS_IDLE_TIMEOUT(self) -> float | None:
+        """Seconds without a message either way before closing (off by default)."""
+        timeout = self._get("WSVIEWS_IDLE_TIMEOUT", None)
+        return None if timeout is None else float(timeout)
+
 
 settings = Settings()

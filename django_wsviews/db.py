@@ -11,11 +11,22 @@ closing the connection would break a test's transaction.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.db import close_old_connections as django_close_old_connections
 from django.db import connections
 
-__all__ = ["close_connections", "close_old_connections", "hygiene"]
+__all__ = [
+    "close_connections",
+    "close_old_connections",
+    "hygiene",
+    "run_in_thread",
+    "run_with_hygiene",
+]
+
+_T = TypeVar("_T")
 
 #: Whether connections are closed; the test client sets it to False.
 hygiene: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -33,3 +44,17 @@ def close_connections() -> None:
     """Close every database connection of the calling thread."""
     if hygiene.get():
         connections.close_all()
+
+
+def run_with_hygiene(func: Callable[..., _T], *args: Any) -> _T:
+    """Call ``func(*args)`` as Django would a view: stale connections closed around it."""
+    close_old_connections()
+    try:
+        return func(*args)
+    finally:
+        close_old_connections()
+
+
+#: Await ``run_in_thread(func, *args)`` to run a plain function in the current
+#: connection's worker thread, with :func:`run_with_hygiene`.
+run_in_thread = sync_to_async(run_with_hygiene, thread_sensitive=True)

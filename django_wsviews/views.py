@@ -24,12 +24,18 @@ import logging
 import threading
 import types
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+from asgiref.sync import (
+    ThreadSensitiveContext,
+    async_to_sync,
+    iscoroutinefunction,
+    sync_to_async,
+)
 from django.core.signals import got_request_exception
-from . import conf
-from .db import close_old_connections
+from . import conf, sessions
+from .db import run_in_thread
+from .limits import Rate, TokenBucket, message_size_exceeds, parse_rate
 from .origins import origin_allowed
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
@@ -46,9 +52,15 @@ __all__ = ["JsonWebSocketView", "WebSocketView"]
 
 logger = logging.getLogger("django_wsviews")
 
-_T = TypeVar("_T")
 
-HOOKS = ("connect", "receive", "disconnect", "handle_exception")
+HOOKS = (
+    "connect",
+    "receive",
+    "disconnect",
+    "handle_exception",
+    "rate_limit_exceeded",
+    "session_expired",
+)
 
 # A connection reads at most this many messages ahead while a hook is
 # suspended (to notice a disconnect); past it, the server's own buffer and
@@ -78,18 +90,7 @@ class _Done:
 
 
 _DONE = _Done()
-
-
-def _run_sync_hook(func: Callable[..., _T], *args: Any) -> _T:
-    # Each sync hook call is treated like a request for database hygiene.
-    close_old_connections()
-    try:
-        return func(*args)
-    finally:
-        close_old_connections()
-
-
-_call_sync_hook = sync_to_async(_run_sync_hook, thread_sensitive=True)
+_UNKNOWN = object()
 
 
 @types.coroutine
@@ -141,6 +142,27 @@ class WebSocketView:
     #: Origins allowed for this view on top of ``WSVIEWS_ALLOWED_ORIGINS``,
     #: ``CSRF_TRUSTED_ORIGINS`` and the site's own.
     allowed_origins: ClassVar[Sequence[str]] = ()
+
+    #: The largest message accepted, in bytes (text counted as UTF-8); a
+    #: larger one closes the connection with 1009. ``None`` follows
+    #: ``WSVIEWS_MAX_MESSAGE_SIZE`` (1 MiB by default).
+    max_message_size: ClassVar[int | None] = None
+
+    #: Messages allowed per connection, e.g. ``"20/s"`` or ``(100, 60)``, as a
+    #: token bucket (bursts up to the count). Past it,
+    #: :meth:`rate_limit_exceeded` runs. ``None`` follows ``WSVIEWS_RATE_LIMIT``
+    #: (no limit by default).
+    rate_limit: ClassVar[str | tuple[float, float] | None] = None
+
+    #: Seconds with no message either way after which the connection is
+    #: closed with 1001. ``None`` follows ``WSVIEWS_IDLE_TIMEOUT`` (off by
+    #: default).
+    idle_timeout: ClassVar[float | None] = None
+
+    #: Re-read the session this often (seconds; 0 means before every
+    #: message) and call :meth:`session_expired` once it has ended or its
+    #: user changed. ``None`` (the default) never re-reads it.
+    session_recheck_interval: ClassVar[float | None] = None
 
     # Set by as_view(): which hooks are plain functions.
     _sync_hooks: ClassVar[frozenset[str]] = frozenset()
@@ -229,7 +251,12 @@ class WebSocketView:
         self._state = State.CONNECTING
         self._close_code: int = CloseCode.ABNORMAL_CLOSURE
         self._loop_thread = threading.get_ident()
+        self._loop = asyncio.get_running_loop()
         self._reader: asyncio.Future[Any] | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._session_user_id: Any = _UNKNOWN
+        self._session_watch: asyncio.Task[None] | None = None
+        self._last_activity = 0.0
         extensions = self.scope.get("extensions") or {}
         # Servers that advertise the denial-response extension (uvicorn,
         # hypercorn) send any close code and empty frames; daphne advertises no
@@ -321,6 +348,84 @@ class WebSocketView:
         if "HTTP_ORIGIN" not in self.request.META:
             return conf.settings.WSVIEWS_ALLOW_MISSING_ORIGIN
         return origin_allowed(self.request, self.get_allowed_origins())
+
+    # Limits -----------------------------------------------------------------
+
+    def get_max_message_size(self) -> int | None:
+        """Return the largest message accepted, in bytes, or None for no limit."""
+        if self.max_message_size is not None:
+            return self.max_message_size
+        return conf.settings.WSVIEWS_MAX_MESSAGE_SIZE
+
+    def get_rate_limit(self) -> Rate | None:
+        """Return the message rate allowed as ``(messages, seconds)``, or None."""
+        rate = (
+            self.rate_limit
+            if self.rate_limit is not None
+            else conf.settings.WSVIEWS_RATE_LIMIT
+        )
+        return parse_rate(rate)
+
+    def get_idle_timeout(self) -> float | None:
+        """Return the idle timeout in seconds, or None for none."""
+        if self.idle_timeout is not None:
+            return self.idle_timeout
+        return conf.settings.WSVIEWS_IDLE_TIMEOUT
+
+    async def rate_limit_exceeded(self, message: str | bytes) -> None:
+        """
+        Handle a message over the rate limit; it is not passed to receive().
+
+        The default logs a warning and closes with 1008 (policy violation).
+        Override to drop the message quietly, or to warn the client.
+        """
+        logger.warning(
+            "WebSocket %s exceeded its rate limit; closing.", self.request.path
+        )
+        await self.close(CloseCode.POLICY_VIOLATION, "Rate limit exceeded.")
+
+    # The session -----------------------------------------------------------
+
+    async def session_valid(self) -> bool:
+        """
+        Return whether the session the socket opened with is still logged in as the same user.
+
+        Reads the session store in a worker thread. Always True for a socket
+        opened without a session cookie, or anonymously.
+        """
+        key = sessions.session_key(self.request)
+        if key is None:
+            return True
+        async with ThreadSensitiveContext():
+            if self._session_user_id is _UNKNOWN:
+                self._session_user_id = await run_in_thread(
+                    sessions.session_user_id, key
+                )
+            return bool(
+                await run_in_thread(
+                    sessions.session_still_valid, key, self._session_user_id
+                )
+            )
+
+    async def session_expired(self) -> None:
+        """Handle a session that has ended; the default closes with 4401."""
+        await self.close(CloseCode.UNAUTHORIZED, "Session ended.")
+
+    def close_soon(
+        self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = ""
+    ) -> None:
+        """
+        Close the connection from any thread, without waiting.
+
+        For signal receivers and other sync code that is not a hook of this
+        connection. Does nothing if the connection is already closed.
+        """
+
+        def close() -> None:
+            if self._state is not State.CLOSED:
+                self._closing = asyncio.ensure_future(self._close(code, reason))
+
+        self._loop.call_soon_threadsafe(close)
 
     # Actions ----------------------------------------------------------------
 
@@ -444,6 +549,8 @@ class WebSocketView:
                 f"send() takes str or bytes, not {type(message).__name__}; "
                 "use send_json() to send JSON."
             )
+        if self._idle_timer is not None:
+            self._last_activity = self._loop_time()
         if not message and self._restricted_server:
             logger.warning(
                 "Not sending an empty frame on %s: this server (daphne) cannot send one.",
@@ -509,7 +616,7 @@ class WebSocketView:
         """Run hook ``name``, in a worker thread if it is a plain function."""
         hook = getattr(self, name)
         if name in self._sync_hooks:
-            await _call_sync_hook(hook, *args)
+            await run_in_thread(hook, *args)
         else:
             await hook(*args)
 
@@ -546,11 +653,22 @@ class WebSocketView:
         cancelled, unhandled messages are dropped, and ``disconnect()`` runs.
         """
         self._loop_thread = threading.get_ident()
+        key = sessions.session_key(self.request)
+        if key is not None:
+            sessions.track(self, key)
         try:
+            if self.session_recheck_interval is not None:
+                try:
+                    # The baseline: who the session was logged in as at connect.
+                    await self.session_valid()
+                except Exception as exc:
+                    await self._exception(exc)
+                    return
             await self._guarded("connect")
             if self._state is State.CONNECTING:
                 logger.warning(
-                    "%s.connect() returned without accept() or reject(); refusing the handshake.",
+                    "%s.connect() returned without accept() or reject(); "
+                    "refusing the handshake.",
                     type(self).__qualname__,
                 )
                 await self.reject(403)
@@ -558,6 +676,14 @@ class WebSocketView:
                 await self._serve()
         finally:
             self._state = State.CLOSED
+            if key is not None:
+                sessions.untrack(self, key)
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+            if self._session_watch is not None:
+                self._session_watch.cancel()
+                self._session_watch = None
             if self._reader is not None:
                 self._reader.cancel()
                 self._reader = None
@@ -566,6 +692,18 @@ class WebSocketView:
     async def _serve(self) -> None:
         receive = self._receive
         pending: collections.deque[Any] = collections.deque()
+        size_limit = self.get_max_message_size()
+        rate = self.get_rate_limit()
+        loop_time = self._loop_time = asyncio.get_running_loop().time
+        bucket = None if rate is None else TokenBucket(rate, loop_time())
+        idle_timeout = self.get_idle_timeout()
+        if idle_timeout is not None:
+            self._start_idle_timer(idle_timeout)
+        recheck_every_message = self.session_recheck_interval == 0
+        if self.session_recheck_interval:
+            self._session_watch = asyncio.ensure_future(
+                self._watch_session(self.session_recheck_interval)
+            )
         while self._state is State.OPEN:
             if pending:
                 message = pending.popleft()
@@ -578,11 +716,66 @@ class WebSocketView:
             if kind == "websocket.receive":
                 text = message.get("text")
                 data = text if text is not None else message.get("bytes")
-                await self._handle("" if data is None else data, pending)
+                if data is None:
+                    data = ""  # a server that sends neither key: an empty frame
+                if self._idle_timer is not None:
+                    self._last_activity = loop_time()
+                if size_limit is not None and message_size_exceeds(data, size_limit):
+                    logger.warning(
+                        "Message over %d bytes on WebSocket %s; closing.",
+                        size_limit,
+                        self.request.path,
+                    )
+                    await self.close(CloseCode.MESSAGE_TOO_BIG, "Message too big.")
+                elif bucket is not None and not bucket.take(loop_time()):
+                    await self._guarded("rate_limit_exceeded", data)
+                elif recheck_every_message and not await self._session_checked():
+                    pass
+                else:
+                    await self._handle(data, pending)
             elif kind == "websocket.disconnect":
                 if self._state is State.OPEN:
                     self._close_code = message.get("code", CloseCode.NO_STATUS_RCVD)
                 self._state = State.CLOSED
+
+    async def _session_checked(self) -> bool:
+        """Return whether the session is still valid; if not, run session_expired()."""
+        try:
+            if await self.session_valid():
+                return True
+        except Exception as exc:
+            await self._exception(exc)
+            return False
+        await self._guarded("session_expired")
+        return False
+
+    async def _watch_session(self, interval: float) -> None:
+        while self._state is State.OPEN:
+            await asyncio.sleep(interval)
+            if self._state is State.OPEN and not await self._session_checked():
+                return
+
+    def _start_idle_timer(self, timeout: float) -> None:
+        self._last_activity = self._loop_time()
+        loop = asyncio.get_running_loop()
+
+        def check() -> None:
+            idle_for = loop.time() - self._last_activity
+            if idle_for < timeout:
+                self._idle_timer = loop.call_at(self._last_activity + timeout, check)
+                return
+            self._idle_timer = None
+            if self._state is State.OPEN:
+                logger.info(
+                    "Closing WebSocket %s, idle for %.1f s.",
+                    self.request.path,
+                    idle_for,
+                )
+                self._idle_close = asyncio.ensure_future(
+                    self.close(CloseCode.GOING_AWAY, "Idle.")
+                )
+
+        self._idle_timer = loop.call_at(self._last_activity + timeout, check)
 
     async def _handle(self, data: str | bytes, pending: collections.deque[Any]) -> None:
         """Run the message hook on ``data``, inline until it first suspends."""
@@ -600,7 +793,7 @@ class WebSocketView:
 
     def _message_hook(self, data: str | bytes) -> Any:
         if "receive" in self._sync_hooks:
-            return _call_sync_hook(self.receive, data)
+            return run_in_thread(self.receive, data)
         return self.receive(data)
 
     async def _finish(

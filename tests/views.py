@@ -273,3 +273,80 @@ class QueryView(WebSocketView):
         from django.contrib.auth.models import User
 
         self.send(str(User.objects.count()))
+
+
+# Issue: secure by default ----------------------------------------------------
+
+from django_wsviews.mixins import (  # noqa: E402
+    LoginRequiredMixin,
+    PermissionRequiredMixin,
+    UserPassesTestMixin,
+)
+from django_wsviews.tokens import TokenAuthMixin  # noqa: E402
+
+
+class NameView(WebSocketView):
+    """Send the (already loaded) user's name on connect."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.request.user  # type: ignore[attr-defined]
+        await self.send(user.get_username() if user.is_authenticated else "")
+
+
+class LoginRequiredView(LoginRequiredMixin, NameView):
+    pass
+
+
+class LoginRequiredCloseView(LoginRequiredMixin, NameView):
+    close_on_denial = True
+    permission_denied_message = "Log in first."
+
+
+class PermissionView(PermissionRequiredMixin, NameView):
+    permission_required = "auth.view_user"
+    close_on_denial = True
+
+
+class MisconfiguredPermissionView(PermissionRequiredMixin, NameView):
+    pass
+
+
+class StaffOnlyView(UserPassesTestMixin, NameView):
+    def test_func(self) -> bool:
+        return bool(self.request.user.is_staff)  # type: ignore[attr-defined]
+
+
+class TokenView(TokenAuthMixin, LoginRequiredMixin, NameView):
+    pass
+
+
+class QueryTokenView(TokenAuthMixin, LoginRequiredMixin, NameView):
+    token_query_parameter = "token"
+
+
+class SmallMessagesView(EchoView):
+    max_message_size = 8
+
+
+class RateLimitedView(EchoView):
+    rate_limit = "3/h"
+
+
+class LenientRateView(EchoView):
+    rate_limit = (2, 3600)
+
+    async def rate_limit_exceeded(self, message: str | bytes) -> None:
+        await self.send("slow down")
+
+
+class IdleView(EchoView):
+    idle_timeout = 0.05
+
+
+class RecheckEachMessageView(EchoView):
+    session_recheck_interval = 0
+
+
+class RecheckPeriodicallyView(EchoView):
+    session_recheck_interval = 0.02

@@ -1,0 +1,96 @@
+"""
+Per-connection limits: message size, message rate and idleness.
+
+Each limit is a view attribute (``max_message_size``, ``rate_limit``,
+``idle_timeout``) whose ``None`` means the project's setting
+(``WSVIEWS_MAX_MESSAGE_SIZE``, ``WSVIEWS_RATE_LIMIT``,
+``WSVIEWS_IDLE_TIMEOUT``). They are read once per connection, never per
+message, and hold on every server, whatever the server's own limits are.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = ["Rate", "TokenBucket", "message_size_exceeds", "parse_rate"]
+
+Rate = tuple[float, float]  # (messages, per seconds)
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*([smhd])\w*\s*$")
+_PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_rate(rate: str | Rate | None) -> Rate | None:
+    """
+    Return ``rate`` as ``(messages, seconds)``, or None for no limit.
+
+    Accept ``"20/s"``, ``"600/min"``, ``"100/10s"``, or a tuple
+    ``(messages, seconds)``. Raise ImproperlyConfigured for anything else.
+    """
+    if rate is None:
+        return None
+    if isinstance(rate, str):
+        match = _RATE.match(rate)
+        if match is None:
+            raise ImproperlyConfigured(
+                f"Invalid rate {rate!r}: write it as 'N/s', 'N/min', 'N/h' or "
+                "'N/10s', or as a (messages, seconds) tuple."
+            )
+        count, multiple, unit = match.groups()
+        return float(count), float(multiple or 1) * _PERIODS[unit]
+    if (
+        isinstance(rate, tuple)
+        and len(rate) == 2
+        and all(isinstance(n, (int, float)) and n > 0 for n in rate)
+    ):
+        return float(rate[0]), float(rate[1])
+    raise ImproperlyConfigured(
+        f"Invalid rate {rate!r}: write it as 'N/s', 'N/min', 'N/h' or "
+        "'N/10s', or as a (messages, seconds) tuple of positive numbers."
+    )
+
+
+class TokenBucket:
+    """
+    A token bucket: bursts of up to ``messages``, refilled at the rate.
+
+    ``take(now)`` spends one token and returns False when there is none.
+    """
+
+    __slots__ = ("capacity", "per_second", "tokens", "updated")
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        messages, seconds = rate
+        self.capacity = messages
+        self.per_second = messages / seconds
+        self.tokens = messages
+        self.updated = now
+
+    def take(self, now: float) -> bool:
+        """Spend a token at time ``now``; return whether one was available."""
+        tokens = min(
+            self.capacity, self.tokens + (now - self.updated) * self.per_second
+        )
+        self.updated = now
+        if tokens < 1:
+            self.tokens = tokens
+            return False
+        self.tokens = tokens - 1
+        return True
+
+
+def message_size_exceeds(message: str | bytes, limit: int) -> bool:
+    """
+    Return whether ``message`` is over ``limit`` bytes (text counted as UTF-8).
+
+    Cheap for the common case: text is only encoded when its length alone
+    cannot decide.
+    """
+    size = len(message)
+    if size > limit:
+        return True
+    if isinstance(message, str) and size * 4 > limit:
+        return len(message.encode("utf-8", "surrogatepass")) > limit
+    return False

@@ -1,0 +1,101 @@
+"""
+Keeping a WebSocket tied to the session it was opened with.
+
+``request.user`` is fixed when the socket opens: a socket outlives the page
+that opened it, and nothing re-reads the session unless asked to. Two things
+keep sockets honest:
+
+- A view with ``session_recheck_interval`` re-reads its session from the
+  session store (every message for 0, else every that many seconds) and
+  calls :meth:`~django_wsviews.WebSocketView.session_expired` (closing with
+  4401 by default) once the session has ended or its user changed, for
+  instance after a logout or a password change elsewhere.
+- Logging out (``django.contrib.auth.logout``) closes, with 4401, every
+  socket of this process that was opened with that session.
+"""
+
+from __future__ import annotations
+
+import weakref
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user
+from django.contrib.auth.signals import user_logged_out
+from django.dispatch import receiver
+
+from .status import CloseCode
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from .views import WebSocketView
+
+__all__ = ["session_key", "session_user_id", "session_still_valid", "track", "untrack"]
+
+_sockets: dict[str, weakref.WeakSet[WebSocketView]] = {}
+
+
+def session_key(request: HttpRequest) -> str | None:
+    """Return the session key the handshake's cookie names, or None."""
+    return request.COOKIES.get(settings.SESSION_COOKIE_NAME) or None
+
+
+def track(view: WebSocketView, key: str) -> None:
+    """Remember that ``view``'s socket was opened with session ``key``."""
+    _sockets.setdefault(key, weakref.WeakSet()).add(view)
+
+
+def untrack(view: WebSocketView, key: str) -> None:
+    """Forget ``view``; done when its socket ends."""
+    views = _sockets.get(key)
+    if views is not None:
+        views.discard(view)
+        if not views:
+            del _sockets[key]
+
+
+def _fresh_session(key: str) -> Any:
+    engine = import_module(settings.SESSION_ENGINE)
+    return engine.SessionStore(key)
+
+
+def session_user_id(key: str) -> str | None:
+    """Return the user id stored in session ``key`` now (sync: database or cache)."""
+    value = _fresh_session(key).get(SESSION_KEY)
+    return None if value is None else str(value)
+
+
+def session_still_valid(key: str, user_id: str | None) -> bool:
+    """
+    Return whether session ``key`` is still logged in as ``user_id`` (sync).
+
+    An anonymous socket (``user_id`` None) is always valid. Otherwise the
+    session must still exist, name the same user, and pass Django's session
+    verification (the password hash check of ``get_user()``).
+    """
+    if user_id is None:
+        return True
+    session = _fresh_session(key)
+    if str(session.get(SESSION_KEY)) != user_id or not session.get(HASH_SESSION_KEY):
+        return False
+
+    class _Request:
+        pass
+
+    request = _Request()
+    request.session = session  # type: ignore[attr-defined]
+    user = get_user(request)  # type: ignore[arg-type]
+    return bool(user.is_authenticated) and str(user.pk) == user_id
+
+
+@receiver(user_logged_out, dispatch_uid="django_wsviews.sessions.close_on_logout")
+def close_on_logout(sender: Any, request: HttpRequest | None, **kwargs: Any) -> None:
+    """Close every socket of this process opened with the session being logged out."""
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None)
+    if not key:
+        return
+    for view in list(_sockets.get(key, ())):
+        view.close_soon(CloseCode.UNAUTHORIZED, "Logged out.")

@@ -1,0 +1,126 @@
+"""Tests for django_wsviews.limits and the limits views enforce."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from django_wsviews import CloseCode, ConnectionClosed
+from django_wsviews.limits import TokenBucket, message_size_exceeds, parse_rate
+from django_wsviews.testing import WebSocketClient
+
+
+class TestParseRate:
+    @pytest.mark.parametrize(
+        ("rate", "expected"),
+        [
+            ("20/s", (20.0, 1.0)),
+            ("600/min", (600.0, 60.0)),
+            ("100/10s", (100.0, 10.0)),
+            ("5/h", (5.0, 3600.0)),
+            ((3, 2), (3.0, 2.0)),
+            (None, None),
+        ],
+    )
+    def test_valid(self, rate: object, expected: object) -> None:
+        """Rates parse to (messages, seconds)."""
+        assert parse_rate(rate) == expected  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("rate", ["fast", "10", "10/fortnight", (0, 1), (1,), "x/s"])
+    def test_invalid(self, rate: object) -> None:
+        """A malformed rate raises ImproperlyConfigured naming the accepted forms."""
+        with pytest.raises(ImproperlyConfigured, match="N/s"):
+            parse_rate(rate)  # type: ignore[arg-type]
+
+
+class TestTokenBucket:
+    def test_burst_then_refill(self) -> None:
+        """A bucket allows a burst of its size, then refills at its rate."""
+        bucket = TokenBucket((2, 1.0), now=0.0)
+        assert [bucket.take(0.0) for _ in range(3)] == [True, True, False]
+        assert bucket.take(0.25) is False  # half a token back: not enough
+        assert bucket.take(0.5) is True  # one whole token back
+
+    def test_never_above_capacity(self) -> None:
+        """A long pause refills to the capacity, not beyond."""
+        bucket = TokenBucket((2, 1.0), now=0.0)
+        assert [bucket.take(100.0) for _ in range(3)] == [True, True, False]
+
+
+class TestMessageSize:
+    @pytest.mark.parametrize(
+        ("message", "limit", "over"),
+        [
+            ("12345678", 8, False),
+            ("123456789", 8, True),
+            ("éééé", 8, False),
+            ("ééééé", 8, True),
+            (b"\x00" * 8, 8, False),
+            (b"\x00" * 9, 8, True),
+            ("", 0, False),
+        ],
+    )
+    def test_counts_utf8_bytes(self, message: str | bytes, limit: int, over: bool) -> None:
+        """Text is measured in UTF-8 bytes, bytes as they are."""
+        assert message_size_exceeds(message, limit) is over
+
+
+class TestEnforced:
+    async def test_oversized_message_closes_1009(self, client_ws: WebSocketClient) -> None:
+        """A message over max_message_size closes with 1009 and is not handled."""
+        async with client_ws.connect("/ws/small/") as ws:
+            await ws.send("éééé")
+            assert await ws.receive() == "éééé"
+            await ws.send("ééééé")
+            assert await ws.wait_closed() == CloseCode.MESSAGE_TOO_BIG
+
+    async def test_default_limit_is_one_mebibyte(self, client_ws: WebSocketClient) -> None:
+        """By default 1 MiB passes and one byte more closes with 1009."""
+        async with client_ws.connect("/ws/echo/") as ws:
+            await ws.send(b"x" * 2**20)
+            assert len(await ws.receive()) == 2**20
+            await ws.send(b"x" * (2**20 + 1))
+            assert await ws.wait_closed() == CloseCode.MESSAGE_TOO_BIG
+
+    @override_settings(WSVIEWS_MAX_MESSAGE_SIZE=None)
+    async def test_limit_can_be_lifted(self, client_ws: WebSocketClient) -> None:
+        """WSVIEWS_MAX_MESSAGE_SIZE=None lifts the limit."""
+        async with client_ws.connect("/ws/echo/") as ws:
+            await ws.send(b"x" * (2**20 + 1))
+            assert len(await ws.receive()) == 2**20 + 1
+
+    async def test_rate_limit_closes_1008(self, client_ws: WebSocketClient) -> None:
+        """Past the rate limit the connection closes with 1008 (policy violation)."""
+        async with client_ws.connect("/ws/rate/") as ws:
+            for i in range(3):
+                await ws.send(str(i))
+                assert await ws.receive() == str(i)
+            await ws.send("one too many")
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.receive()
+        assert closed.value.code == CloseCode.POLICY_VIOLATION
+
+    async def test_rate_limit_hook_can_keep_the_socket(self, client_ws: WebSocketClient) -> None:
+        """An overridden rate_limit_exceeded() can answer instead of closing."""
+        async with client_ws.connect("/ws/lenient-rate/") as ws:
+            for message in ["a", "b", "c", "d"]:
+                await ws.send(message)
+            answers = [await ws.receive() for _ in range(4)]
+        assert answers == ["a", "b", "slow down", "slow down"]
+
+    @override_settings(WSVIEWS_RATE_LIMIT="1/h")
+    async def test_project_rate_limit(self, client_ws: WebSocketClient) -> None:
+        """WSVIEWS_RATE_LIMIT applies to views that set no rate_limit."""
+        async with client_ws.connect("/ws/echo/") as ws:
+            await ws.send("a")
+            assert await ws.receive() == "a"
+            await ws.send("b")
+            assert await ws.wait_closed() == CloseCode.POLICY_VIOLATION
+
+    async def test_idle_connection_closes_1001(self, client_ws: WebSocketClient) -> None:
+        """A connection with no traffic for idle_timeout seconds closes with 1001."""
+        async with client_ws.connect("/ws/idle/") as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.receive(timeout=5)
+        assert (closed.value.code, closed.value.reason) == (CloseCode.GOING_AWAY, "Idle.")

@@ -1,0 +1,90 @@
+"""Tests for django_wsviews.sessions: sockets that follow their session."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.models import User
+from django.test import RequestFactory
+
+from django_wsviews import CloseCode
+from django_wsviews.testing import WebSocketClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def logged_in_client(username: str) -> tuple[WebSocketClient, User]:
+    user = await User.objects.acreate(username=username)
+    client = WebSocketClient()
+    await client.aforce_login(user)
+    return client, user
+
+
+def session_key(client: WebSocketClient) -> str:
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def log_out(key: str, user: User) -> None:
+    request = RequestFactory().get("/logout/")
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    request.user = user
+    logout(request)
+
+
+async def test_logout_closes_the_sessions_sockets() -> None:
+    """Logging out closes, with 4401, the sockets opened with that session only."""
+    client, user = await logged_in_client("leaver")
+    other, _ = await logged_in_client("stayer")
+    mine = await client.connect("/ws/echo/")
+    theirs = await other.connect("/ws/echo/")
+    await sync_to_async(log_out)(session_key(client), user)
+    assert await mine.wait_closed() == CloseCode.UNAUTHORIZED
+    await theirs.send("still open")
+    assert await theirs.receive() == "still open"
+    await theirs.close()
+
+
+async def test_recheck_each_message() -> None:
+    """With session_recheck_interval=0 a message after the session ends closes 4401."""
+    client, _ = await logged_in_client("rechecked")
+    ws = await client.connect("/ws/recheck/")
+    await ws.send("a")
+    assert await ws.receive() == "a"
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key(client))
+    await sync_to_async(store.delete)()
+    await ws.send("b")
+    assert await ws.wait_closed() == CloseCode.UNAUTHORIZED
+
+
+async def test_recheck_periodically() -> None:
+    """With an interval the session is re-read without waiting for a message."""
+    client, _ = await logged_in_client("periodic")
+    ws = await client.connect("/ws/recheck-periodic/")
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key(client))
+    await sync_to_async(store.delete)()
+    assert await ws.wait_closed() == CloseCode.UNAUTHORIZED
+
+
+async def test_password_change_ends_the_session() -> None:
+    """A password change elsewhere fails Django's session check: the socket closes."""
+    client, user = await logged_in_client("pwchange")
+    ws = await client.connect("/ws/recheck/")
+
+    def change_password() -> None:
+        user.set_password("new")
+        user.save()
+
+    await sync_to_async(change_password)()
+    await ws.send("x")
+    assert await ws.wait_closed() == CloseCode.UNAUTHORIZED
+
+
+async def test_anonymous_sockets_stay_valid() -> None:
+    """A socket opened anonymously is never closed by the recheck."""
+    async with WebSocketClient().connect("/ws/recheck/") as ws:
+        await ws.send("a")
+        assert await ws.receive() == "a"
