@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("hello/", views.hello),
+]
+
+ws_urlpatterns = [
+    path("ws/echo/", views.EchoView.as_view()),
+    path("ws/group/", views.GroupView.as_view()),
+]
