@@ -1,0 +1,114 @@
+"""Unit tests of the django_wsviews package's public surface (__init__.py)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+from packaging.version import Version
+
+import django_wsviews
+
+EXPECTED_ALL = {
+    "CloseCode",
+    "ConnectionClosed",
+    "HandshakeTimeout",
+    "InvalidState",
+    "JsonWebSocketView",
+    "State",
+    "WebSocketError",
+    "WebSocketView",
+    "ws_resolve",
+    "ws_reverse",
+}
+
+SUBMODULES = [
+    "django_wsviews.asgi",
+    "django_wsviews.checks",
+    "django_wsviews.conf",
+    "django_wsviews.db",
+    "django_wsviews.exceptions",
+    "django_wsviews.handshake",
+    "django_wsviews.origins",
+    "django_wsviews.request",
+    "django_wsviews.responses",
+    "django_wsviews.routing",
+    "django_wsviews.status",
+    "django_wsviews.testing",
+    "django_wsviews.views",
+]
+
+
+def own_docstring(obj: object) -> str | None:
+    """Return the docstring ``obj`` defines itself (a class's is not inherited)."""
+    if inspect.isclass(obj):
+        return obj.__dict__.get("__doc__")
+    return getattr(obj, "__doc__", None)
+
+
+def test_all_is_exactly_the_public_api() -> None:
+    """django_wsviews.__all__ lists exactly the intended public names, once each."""
+    assert set(django_wsviews.__all__) == EXPECTED_ALL
+    assert len(django_wsviews.__all__) == len(EXPECTED_ALL)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ALL))
+def test_public_name_importable(name: str) -> None:
+    """Every public name is importable from the package (from ... import name)."""
+    namespace: dict[str, object] = {}
+    exec(f"from django_wsviews import {name}", namespace)
+    assert namespace[name] is getattr(django_wsviews, name)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ALL))
+def test_public_name_documented(name: str) -> None:
+    """Every public name carries a docstring of its own."""
+    doc = own_docstring(getattr(django_wsviews, name))
+    assert doc
+    assert doc.strip()
+
+
+def test_star_import_gives_all() -> None:
+    """from django_wsviews import * binds exactly __all__."""
+    namespace: dict[str, object] = {}
+    exec("from django_wsviews import *", namespace)
+    namespace.pop("__builtins__", None)
+    assert set(namespace) == EXPECTED_ALL
+
+
+def test_public_names_are_the_submodules_objects() -> None:
+    """The re-exported names are the very objects of their defining modules."""
+    from django_wsviews import exceptions, routing, status, views
+
+    assert django_wsviews.WebSocketView is views.WebSocketView
+    assert django_wsviews.JsonWebSocketView is views.JsonWebSocketView
+    assert django_wsviews.State is views.State
+    assert django_wsviews.CloseCode is status.CloseCode
+    assert django_wsviews.ConnectionClosed is exceptions.ConnectionClosed
+    assert django_wsviews.HandshakeTimeout is exceptions.HandshakeTimeout
+    assert django_wsviews.InvalidState is exceptions.InvalidState
+    assert django_wsviews.WebSocketError is exceptions.WebSocketError
+    assert django_wsviews.ws_resolve is routing.ws_resolve
+    assert django_wsviews.ws_reverse is routing.ws_reverse
+
+
+def test_version_is_pep440() -> None:
+    """__version__ is a valid PEP 440 version string (setup.cfg reads it)."""
+    assert isinstance(django_wsviews.__version__, str)
+    assert str(Version(django_wsviews.__version__))
+
+
+def test_package_docstring() -> None:
+    """The package itself is documented."""
+    assert django_wsviews.__doc__
+    assert django_wsviews.__doc__.strip()
+
+
+@pytest.mark.parametrize("module_name", SUBMODULES)
+def test_submodule_all_names_exist(module_name: str) -> None:
+    """Every name a submodule lists in __all__ exists in it."""
+    module = importlib.import_module(module_name)
+    assert module.__all__, f"{module_name} has an empty __all__"
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []

@@ -1,0 +1,155 @@
+"""Unit tests of the {% ws_url %} template tag (django_wsviews.templatetags.wsviews)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.template import Context, RequestContext, Template, engines
+from django.test import RequestFactory, override_settings
+from django.urls import NoReverseMatch, get_script_prefix, set_script_prefix
+
+from django_wsviews.request import WebSocketRequest
+from django_wsviews.templatetags.wsviews import ws_absolute_url
+
+factory = RequestFactory()
+
+
+def render(source: str, request: object, **context: object) -> str:
+    """Render ``source`` after {% load wsviews %} with ``request`` in a RequestContext."""
+    template = Template("{% load wsviews %}" + source)
+    return template.render(RequestContext(request, context))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def script_prefix() -> Iterator[None]:
+    """Restore the script prefix after a test sets it."""
+    saved = get_script_prefix()
+    yield
+    set_script_prefix(saved)
+
+
+def test_ws_url_plain_request() -> None:
+    """An HTTP page gets a ws:// URL on its own host."""
+    assert render('{% ws_url "echo" %}', factory.get("/")) == "ws://testserver/ws/echo/"
+
+
+def test_ws_url_secure_request() -> None:
+    """An HTTPS page gets a wss:// URL."""
+    request = factory.get("/", secure=True)
+    assert render('{% ws_url "echo" %}', request) == "wss://testserver/ws/echo/"
+
+
+@override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
+def test_ws_url_behind_tls_proxy() -> None:
+    """Behind a TLS-terminating proxy (SECURE_PROXY_SSL_HEADER), the URL is wss://."""
+    request = factory.get(
+        "/", headers={"Host": "localhost", "X-Forwarded-Proto": "https"}
+    )
+    assert render('{% ws_url "echo" %}', request) == "wss://localhost/ws/echo/"
+
+
+def test_ws_url_host_with_port() -> None:
+    """The request's host, port included, is the URL's authority."""
+    request = factory.get("/", headers={"Host": "localhost:8000"})
+    assert render('{% ws_url "echo" %}', request) == "ws://localhost:8000/ws/echo/"
+
+
+def test_ws_url_kwargs() -> None:
+    """Keyword arguments fill the route's converters."""
+    result = render('{% ws_url "info" room="lobby" n=3 %}', factory.get("/"))
+    assert result == "ws://testserver/ws/info/lobby/3/"
+
+
+def test_ws_url_args_from_context_variables() -> None:
+    """Positional arguments, including context variables, fill the route's groups."""
+    result = render('{% ws_url "re-unnamed" word %}', factory.get("/"), word="abc")
+    assert result == "ws://testserver/ws/unnamed/abc/"
+
+
+def test_ws_url_namespaced_name_from_variable() -> None:
+    """The route name may be a namespaced name held in a variable."""
+    result = render("{% ws_url name %}", factory.get("/"), name="app:echo")
+    assert result == "ws://testserver/ws/app/echo/"
+
+
+def test_ws_url_as_variable() -> None:
+    """{% ws_url ... as var %} outputs nothing and stores the URL in var."""
+    result = render(
+        '[{% ws_url "info" room="r" n=1 as url %}]({{ url }})', factory.get("/")
+    )
+    assert result == "[](ws://testserver/ws/info/r/1/)"
+
+
+def test_ws_url_percent_encodes() -> None:
+    """Non-ASCII route arguments are percent-encoded in the URL."""
+    result = render('{% ws_url "unicode" "é" %}', factory.get("/"))
+    assert result == "ws://testserver/ws/%C3%BCn%C3%AF/%C3%A9/"
+
+
+def test_ws_url_includes_script_prefix(script_prefix: None) -> None:
+    """The script prefix is part of the URL, as for {% url %}."""
+    set_script_prefix("/prefix/")
+    assert (
+        render('{% ws_url "echo" %}', factory.get("/"))
+        == "ws://testserver/prefix/ws/echo/"
+    )
+
+
+def test_ws_url_unknown_route_raises() -> None:
+    """An unknown route name raises NoReverseMatch, as {% url %} does."""
+    with pytest.raises(NoReverseMatch):
+        render('{% ws_url "no-such-route" %}', factory.get("/"))
+
+
+def test_ws_url_http_route_name_raises() -> None:
+    """An HTTP route name is not a WebSocket route."""
+    with pytest.raises(NoReverseMatch):
+        render('{% ws_url "page" %}', factory.get("/"))
+
+
+@override_settings(ROOT_URLCONF="tests.urls_routing")
+def test_ws_url_follows_root_urlconf() -> None:
+    """The tag reverses against the current ROOT_URLCONF's ws_urlpatterns."""
+    assert (
+        render('{% ws_url "year" year=5 %}', factory.get("/"))
+        == "ws://testserver/r/year/0005/"
+    )
+
+
+def test_ws_url_missing_request_improperly_configured() -> None:
+    """Rendering without request in the context raises ImproperlyConfigured."""
+    template = Template('{% load wsviews %}{% ws_url "echo" %}')
+    with pytest.raises(ImproperlyConfigured):
+        template.render(Context({}))
+
+
+def test_ws_url_plain_context_with_request() -> None:
+    """A plain Context holding "request" is enough."""
+    template = Template('{% load wsviews %}{% ws_url "echo" %}')
+    assert (
+        template.render(Context({"request": factory.get("/")}))
+        == "ws://testserver/ws/echo/"
+    )
+
+
+def test_ws_url_through_template_backend() -> None:
+    """Through the engine, the request context processor provides the request."""
+    template = engines["django"].from_string('{% load wsviews %}{% ws_url "echo" %}')
+    request = factory.get("/", secure=True)
+    assert template.render({}, request) == "wss://testserver/ws/echo/"
+
+
+def test_ws_absolute_url_with_websocket_request() -> None:
+    """ws_absolute_url() builds from a WebSocketRequest too: wss for a wss handshake."""
+    request = WebSocketRequest(
+        {
+            "type": "websocket",
+            "scheme": "wss",
+            "path": "/ws/echo/",
+            "query_string": b"",
+            "headers": [(b"host", b"localhost:8443")],
+        }
+    )
+    assert ws_absolute_url(request, "/ws/x/") == "wss://localhost:8443/ws/x/"
