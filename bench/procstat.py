@@ -11,9 +11,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by process ``pid``, all its threads included."""
     with open(f"/proc/{pid}/stat") as f:
-        fields = (
-            f.read().rpartition(")")[2].split()
-        )  # the name in (...) may hold spaces
+        # Fields after the name, which is in parentheses and may hold spaces.
+        fields = f.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 

@@ -66,20 +66,20 @@ class App:
     label: str
     asgi: str  # "module:attribute", as uvicorn takes it
     settings: str | None = None  # DJANGO_SETTINGS_MODULE, for Django apps
-    layers: tuple[str, ...] = (
-        "memory",
-        "redis",
-    )  # group layers it can broadcast through
+    # The group layers it can broadcast through.
+    layers: tuple[str, ...] = ("memory", "redis")
     # Extra Python run by the preflight check for broadcast workloads (after
     # importing the app), for APIs the app's module only imports lazily.
     group_check: str | None = None
 
 
+# The same checks django-wsviews makes when a group is first used: abroadcast
+# imports, and WSVIEWS_BACKEND names a backend that loads with its options.
 WSVIEWS_GROUP_CHECK = """
-from django.conf import settings
-from django.utils.module_loading import import_string
-from django_wsviews import abroadcast
-import_string(settings.WSVIEWS_BACKEND["BACKEND"])
+from bench.apps.wsviews_project.views import abroadcast
+assert abroadcast, "no abroadcast in django_wsviews or django_wsviews.groups"
+from django_wsviews.backends import get_backend_config
+get_backend_config()
 """
 
 RAW = App("raw", "raw ASGI (floor)", "bench.apps.raw:app")
@@ -233,7 +233,7 @@ def build_workloads(cfg: argparse.Namespace) -> list[Workload]:
                         "channels_redis RedisChannelLayer; django-wsviews: its RedisBackend."
                         if layer == "redis"
                         else "Floor and Starlette: a process-wide set of connections; Channels: "
-                        "InMemoryChannelLayer; django-wsviews: its InMemoryBackend."
+                        "InMemoryChannelLayer; django-wsviews: its MemoryBackend."
                     ),
                 )
             )
@@ -450,9 +450,8 @@ def run_wrk(workload: Workload, server: Server, cfg: argparse.Namespace) -> dict
     # wrk's CPU comes from getrusage(RUSAGE_CHILDREN) once it has exited; the
     # window includes its start-up, so the CPU shares read slightly low.
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = CpuWindow(
-        server.pid, client_pid=os.getpid()
-    )  # this runner just waits meanwhile
+    # The "client" here is this runner, which just waits meanwhile.
+    cpu = CpuWindow(server.pid, client_pid=os.getpid())
     cpu.start()
     out = wrk(cfg.duration, "--latency")
     window = cpu.stop()
@@ -490,16 +489,17 @@ PREFLIGHT = """
 import importlib, sys
 module, _, attribute = sys.argv[1].partition(":")
 getattr(importlib.import_module(module), attribute)
+print("app imports", flush=True)
 exec(sys.argv[2])
 """
 
 
 class Preflight:
-    """Cached answers to "can this app run under this layer at all?"."""
+    """Cached answers to "can this app run this workload at all?"."""
 
     def __init__(self, cfg: argparse.Namespace) -> None:
         self.cfg = cfg
-        self.cache: dict[tuple[str, str, str], str | None] = {}
+        self.cache: dict[tuple[str, ...], str | None] = {}
         self.redis_problem: str | bool | None = False  # False: not asked yet
 
     def problem(self, app: App, workload: Workload) -> str | None:
@@ -510,42 +510,29 @@ class Preflight:
             if self.redis_problem is False:
                 self.redis_problem = redis_problem(self.cfg.redis_url)
             if self.redis_problem:
-                return self.redis_problem
-        check = app.group_check if workload.kind == "broadcast" else None
+                return str(self.redis_problem)
+        check = app.group_check if workload.kind == "broadcast" else ""
         key = (app.asgi, app.settings or "", workload.layer, check or "")
         if key not in self.cache:
-            proc = subprocess.run(
-                [sys.executable, "-c", PREFLIGHT, app.asgi, check or ""],
-                cwd=REPO_ROOT,
-                env=server_env(app, workload.layer, self.cfg),
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            self.cache[key] = (
-                None if proc.returncode == 0 else last_error_line(proc.stderr)
-            )
-        problem = self.cache[key]
-        if problem and check:
-            # The app imports, but the API its broadcast needs doesn't (yet).
-            plain_key = (app.asgi, app.settings or "", workload.layer, "")
-            if plain_key not in self.cache:
-                self.cache[plain_key] = (
-                    None if self._imports(app, workload.layer) else problem
-                )
-            if self.cache[plain_key] is None:
-                return f"groups API not available: {problem}"
-        return f"does not import: {problem}" if problem else None
+            self.cache[key] = self._run(app, workload.layer, check or "")
+        return self.cache[key]
 
-    def _imports(self, app: App, layer: str) -> bool:
+    def _run(self, app: App, layer: str, check: str) -> str | None:
+        """Import the app as uvicorn would, in its environment, then run ``check``."""
         proc = subprocess.run(
-            [sys.executable, "-c", PREFLIGHT, app.asgi, ""],
+            [sys.executable, "-c", PREFLIGHT, app.asgi, check],
             cwd=REPO_ROOT,
             env=server_env(app, layer, self.cfg),
             capture_output=True,
+            text=True,
             timeout=120,
         )
-        return proc.returncode == 0
+        if proc.returncode == 0:
+            return None
+        error = last_error_line(proc.stderr)
+        if "app imports" in proc.stdout:
+            return f"groups API not available: {error}"
+        return f"does not import: {error}"
 
 
 def redis_problem(url: str) -> str | None:

@@ -9,14 +9,13 @@ from bench.apps.django_settings import BENCH_LAYER, BENCH_REDIS_URL, INSTALLED_A
 INSTALLED_APPS = [*INSTALLED_APPS, "django_wsviews"]
 ROOT_URLCONF = "bench.apps.wsviews_project.urls"
 
-WSVIEWS_CHECK_ORIGIN = (
-    True  # the default, spelled out: the client sends a same-origin Origin
-)
+# The default, spelled out: the client sends a same-origin Origin header.
+WSVIEWS_CHECK_ORIGIN = True
 
 if BENCH_LAYER == "memory":
-    WSVIEWS_BACKEND = {"BACKEND": "django_wsviews.backends.memory.InMemoryBackend"}
+    WSVIEWS_BACKEND = {"BACKEND": "django_wsviews.backends.memory.MemoryBackend"}
 elif BENCH_LAYER == "redis":
     WSVIEWS_BACKEND = {
         "BACKEND": "django_wsviews.backends.redis.RedisBackend",
-        "OPTIONS": {"url": BENCH_REDIS_URL},
+        "OPTIONS": {"URL": BENCH_REDIS_URL},
     }
