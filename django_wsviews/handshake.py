@@ -20,7 +20,7 @@ cookie, say) go out with ``websocket.accept``.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
@@ -74,7 +74,7 @@ class HandshakeHandler(BaseHandler):
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
         paths = conf.settings.WSVIEWS_MIDDLEWARE
-        handler: Any = convert_exception_to_response(self._get_response)
+        handler: Any = convert_exception_to_response(cast(Any, self._get_response))
         handler_is_async = False
         for path in reversed(paths):
             middleware = import_string(path)
@@ -117,18 +117,18 @@ class HandshakeHandler(BaseHandler):
 
     def _run_chain(self, request: WebSocketRequest) -> HttpResponseBase:
         set_urlconf(settings.ROOT_URLCONF)
-        response: HttpResponseBase = self._middleware_chain(request)
+        response = cast(HttpResponseBase, self._middleware_chain(request))
         if response.status_code >= 400:
             log_response(
                 "%s: %s",
                 response.reason_phrase,
                 request.path,
-                response=response,
+                response=cast(Any, response),
                 request=request,
             )
         return response
 
-    def _get_response(self, request: WebSocketRequest) -> HttpResponseBase:  # type: ignore[override]
+    def _get_response(self, request: WebSocketRequest) -> HttpResponseBase:
         view: WebSocketView = request._wsviews_view  # type: ignore[attr-defined]
         request.get_host()  # DisallowedHost -> 400, as for any request.
         if not view.origin_permitted():
@@ -146,7 +146,7 @@ class HandshakeHandler(BaseHandler):
         for process_view in self._view_middleware:
             response = process_view(request, match.func, match.args, match.kwargs)
             if response is not None:
-                return response
+                return cast(HttpResponseBase, response)
         return Proceed()
 
     @staticmethod

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from asgiref.sync import ThreadSensitiveContext
 from django.core.exceptions import ImproperlyConfigured
 
-from .status import CloseCode
 from .db import run_in_thread
+from .status import CloseCode
 from .views import WebSocketView
 
 __all__ = [
@@ -107,7 +107,7 @@ class LoginRequiredMixin(AccessMixin):
 
     def has_access(self) -> bool:
         """Return whether the user is authenticated."""
-        return bool(self.request.user.is_authenticated)  # type: ignore[attr-defined]
+        return bool(self.request.user.is_authenticated)
 
 
 class PermissionRequiredMixin(AccessMixin):
@@ -129,7 +129,8 @@ class PermissionRequiredMixin(AccessMixin):
     def has_permission(self) -> bool:
         """Return whether the user has every required permission."""
         perms = self.get_permission_required()
-        return bool(self.request.user.has_perms(perms))  # type: ignore[attr-defined]
+        user: Any = self.request.user
+        return bool(user.has_perms(perms))
 
     def has_access(self) -> bool:
         """Return :meth:`has_permission`."""

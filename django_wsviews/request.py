@@ -5,16 +5,24 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 
 if TYPE_CHECKING:
     from asgiref.typing import WebSocketScope
 
-__all__ = ["WebSocketRequest"]
+__all__ = ["WebSocketRequest", "get_script_prefix"]
 
 # ws -> http so that is_secure(), SECURE_PROXY_SSL_HEADER and CSRF's origin
 # logic behave as they do for the page that opened the socket.
 _HTTP_SCHEME = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
+
+
+def get_script_prefix(scope: Any) -> str:
+    """Return the script prefix: ``FORCE_SCRIPT_NAME``, else the scope's ``root_path``."""
+    if settings.FORCE_SCRIPT_NAME:
+        return str(settings.FORCE_SCRIPT_NAME)
+    return str(scope.get("root_path", "") or "")
 
 
 class WebSocketRequest(ASGIRequest):
@@ -36,10 +44,8 @@ class WebSocketRequest(ASGIRequest):
         self.scope = scope
 
     def _get_scheme(self) -> str:
-        scheme = self.scope.get("scheme")
-        if scheme:
-            return _HTTP_SCHEME.get(scheme, "http")
-        return super()._get_scheme()
+        # Daphne leaves "scheme" out; HttpRequest's own default is "http".
+        return _HTTP_SCHEME.get(self.scope.get("scheme") or "http", "http")
 
     @property
     def websocket_scheme(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cached_property
 from importlib import import_module
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -81,7 +81,7 @@ def _adapt(pattern: Any) -> Any:
     ):
         return URLResolver(
             pattern.pattern,
-            WebSocketURLConf(pattern.urlconf_name),
+            cast(Any, WebSocketURLConf(pattern.urlconf_name)),
             pattern.default_kwargs,
             pattern.app_name,
             pattern.namespace,
@@ -143,7 +143,7 @@ def ws_reverse(
     """
     return django_reverse(
         viewname,
-        urlconf=get_ws_urlconf(urlconf),
+        urlconf=cast(Any, get_ws_urlconf(urlconf)),
         args=args,
         kwargs=kwargs,
         current_app=current_app,

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from .views import WebSocketView
 
-__all__ = ["session_key", "session_user_id", "session_still_valid", "track", "untrack"]
+__all__ = ["session_key", "session_still_valid", "session_user_id", "track", "untrack"]
 
 _sockets: dict[str, weakref.WeakSet[WebSocketView]] = {}
 

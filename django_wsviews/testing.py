@@ -24,7 +24,7 @@ from collections.abc import Generator, Iterable, Mapping
 from http.cookies import SimpleCookie
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
@@ -36,6 +36,9 @@ from .status import CloseCode
 __all__ = ["WebSocketClient", "WebSocketTestConnection"]
 
 DEFAULT_TIMEOUT = 5.0
+
+# Characters left as they are when percent-encoding a path or query string.
+_SAFE = "/=&;%+?:@!$'()*,~"
 
 #: What uvicorn and hypercorn advertise; pass ``extensions={}`` to get a
 #: daphne-like server without the denial-response extension.
@@ -148,8 +151,9 @@ class WebSocketClient:
             "client": ("127.0.0.1", 50000),
             "root_path": "",
             "path": unquote(path),
-            "raw_path": path.encode("latin-1", "backslashreplace"),
-            "query_string": query.encode("latin-1", "backslashreplace"),
+            # As a browser sends them: UTF-8, percent-encoded.
+            "raw_path": quote(path, safe=_SAFE).encode("ascii"),
+            "query_string": quote(query, safe=_SAFE).encode("ascii"),
             "headers": [
                 (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs
             ],
@@ -233,7 +237,11 @@ class WebSocketTestConnection:
     async def _handshake(self) -> WebSocketTestConnection:
         self._task = asyncio.ensure_future(self._run())
         await self._to_app.put({"type": "websocket.connect"})
-        message = await self._next(None)
+        try:
+            message = await self._next(None)
+        except HandshakeTimeout:
+            await self._cancel()
+            raise
         kind = message["type"]
         if kind == "websocket.accept":
             self.subprotocol = message.get("subprotocol")
@@ -329,12 +337,18 @@ class WebSocketTestConnection:
         await self._finish()
 
     async def _finish(self) -> None:
-        if self._task is None:
+        if self._task is None or self._task.cancelled():
             return
         try:
             await asyncio.wait_for(asyncio.shield(self._task), self.timeout)
         except asyncio.TimeoutError:
-            self._task.cancel()
+            await self._cancel()
             raise HandshakeTimeout(
                 f"The application did not finish within {self.timeout} s of the disconnect."
             ) from None
+
+    async def _cancel(self) -> None:
+        """Cancel the application and wait for it, so that nothing outlives the test."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.wait({self._task})

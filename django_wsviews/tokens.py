@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 from django.utils.crypto import constant_time_compare
 
@@ -109,7 +108,9 @@ class TokenAuthMixin(AccessMixin):
 
     def authenticate(self) -> None:
         """Set ``request.user`` to the token's user, or an anonymous user."""
+        from django.contrib.auth.models import AnonymousUser
+
         token = self.get_token()
         user = user_for_token(token, max_age=self.token_max_age) if token else None
-        self.request.user = user or AnonymousUser()  # type: ignore[attr-defined]
+        self.request.user = user or AnonymousUser()
         super().authenticate()

@@ -42,7 +42,9 @@ class AsyncOnly:
     sync_capable = False
     async_capable = True
 
-    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]]) -> None:
+    def __init__(
+        self, get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+    ) -> None:
         self.get_response = get_response
         markcoroutinefunction(self)
 

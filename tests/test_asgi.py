@@ -35,7 +35,8 @@ async def test_http_goes_to_the_inner_app_untouched() -> None:
     app = WebSocketMiddleware(inner)
     scope = {"type": "http", "path": "/"}
     await app(scope, None, None)  # type: ignore[arg-type]
-    assert inner.scopes == [scope] and inner.scopes[0] is scope
+    assert inner.scopes == [scope]
+    assert inner.scopes[0] is scope
 
 
 async def test_unknown_scope_types_go_to_the_inner_app() -> None:
@@ -127,7 +128,9 @@ class TestRouting:
             await WebSocketClient(extensions={}).connect("/ws/nowhere/")
         assert refused.value.status == 403
 
-    async def test_url_arguments_reach_the_view(self, client_ws: WebSocketClient) -> None:
+    async def test_url_arguments_reach_the_view(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """Converters' values arrive in self.kwargs; unnamed groups in self.args."""
         async with client_ws.connect("/ws/info/lobby/7/") as ws:
             info = json.loads(await ws.receive())  # type: ignore[arg-type]
@@ -135,13 +138,17 @@ class TestRouting:
         async with client_ws.connect("/ws/unnamed/abc/") as ws:
             assert json.loads(await ws.receive())["args"] == ["abc"]  # type: ignore[arg-type]
 
-    async def test_percent_encoded_unicode_path(self, client_ws: WebSocketClient) -> None:
+    async def test_percent_encoded_unicode_path(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """A percent-encoded UTF-8 path resolves to the unicode route."""
         async with client_ws.connect("/ws/%C3%BCn%C3%AF/caf%C3%A9/") as ws:
             info = json.loads(await ws.receive())  # type: ignore[arg-type]
         assert info["kwargs"] == {"word": "café"}
 
-    async def test_include_reads_ws_urlpatterns(self, client_ws: WebSocketClient) -> None:
+    async def test_include_reads_ws_urlpatterns(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """include('module') inside ws_urlpatterns serves that module's ws_urlpatterns."""
         async with client_ws.connect("/ws/included/echo/") as ws:
             await ws.send("inc")
@@ -178,7 +185,9 @@ class TestRouting:
 
 
 class TestRequest:
-    async def test_request_has_what_views_expect(self, client_ws: WebSocketClient) -> None:
+    async def test_request_has_what_views_expect(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """The request carries headers, cookies, GET, host and absolute URLs."""
         client_ws.cookies["flavour"] = "oat"
         async with client_ws.connect(

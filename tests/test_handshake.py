@@ -104,7 +104,9 @@ async def test_bare_chain_runs_inline() -> None:
     assert info == {"tagged": False, "async": False, "session": False}
 
 
-@pytest.mark.skipif(django.VERSION < (5, 1), reason="LoginRequiredMiddleware is Django 5.1+")
+@pytest.mark.skipif(
+    django.VERSION < (5, 1), reason="LoginRequiredMiddleware is Django 5.1+"
+)
 @pytest.mark.django_db(transaction=True)
 async def test_login_required_middleware_applies() -> None:
     """LoginRequiredMiddleware refuses an anonymous handshake with its redirect."""
@@ -137,9 +139,8 @@ class TestHosts:
 
     async def test_disallowed_host_without_middleware(self) -> None:
         """The Host is checked even when no middleware runs."""
-        with with_middleware():
-            with pytest.raises(HandshakeRejected) as refused:
-                await WebSocketClient(host="evil.example").connect("/ws/echo/")
+        with with_middleware(), pytest.raises(HandshakeRejected) as refused:
+            await WebSocketClient(host="evil.example").connect("/ws/echo/")
         assert refused.value.status == 400
 
 
@@ -153,7 +154,12 @@ class TestOrigin:
 
     @pytest.mark.parametrize(
         "origin",
-        ["https://evil.example", "http://testserver:8080", "https://testserver", "null"],
+        [
+            "https://evil.example",
+            "http://testserver:8080",
+            "https://testserver",
+            "null",
+        ],
     )
     async def test_foreign_origin_is_refused_403(
         self, origin: str, caplog: pytest.LogCaptureFixture

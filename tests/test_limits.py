@@ -27,7 +27,9 @@ class TestParseRate:
         """Rates parse to (messages, seconds)."""
         assert parse_rate(rate) == expected  # type: ignore[arg-type]
 
-    @pytest.mark.parametrize("rate", ["fast", "10", "10/fortnight", (0, 1), (1,), "x/s"])
+    @pytest.mark.parametrize(
+        "rate", ["fast", "10", "10/fortnight", (0, 1), (1,), "x/s"]
+    )
     def test_invalid(self, rate: object) -> None:
         """A malformed rate raises ImproperlyConfigured naming the accepted forms."""
         with pytest.raises(ImproperlyConfigured, match="N/s"):
@@ -61,13 +63,17 @@ class TestMessageSize:
             ("", 0, False),
         ],
     )
-    def test_counts_utf8_bytes(self, message: str | bytes, limit: int, over: bool) -> None:
+    def test_counts_utf8_bytes(
+        self, message: str | bytes, limit: int, over: bool
+    ) -> None:
         """Text is measured in UTF-8 bytes, bytes as they are."""
         assert message_size_exceeds(message, limit) is over
 
 
 class TestEnforced:
-    async def test_oversized_message_closes_1009(self, client_ws: WebSocketClient) -> None:
+    async def test_oversized_message_closes_1009(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """A message over max_message_size closes with 1009 and is not handled."""
         async with client_ws.connect("/ws/small/") as ws:
             await ws.send("éééé")
@@ -75,7 +81,9 @@ class TestEnforced:
             await ws.send("ééééé")
             assert await ws.wait_closed() == CloseCode.MESSAGE_TOO_BIG
 
-    async def test_default_limit_is_one_mebibyte(self, client_ws: WebSocketClient) -> None:
+    async def test_default_limit_is_one_mebibyte(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """By default 1 MiB passes and one byte more closes with 1009."""
         async with client_ws.connect("/ws/echo/") as ws:
             await ws.send(b"x" * 2**20)
@@ -101,7 +109,9 @@ class TestEnforced:
                 await ws.receive()
         assert closed.value.code == CloseCode.POLICY_VIOLATION
 
-    async def test_rate_limit_hook_can_keep_the_socket(self, client_ws: WebSocketClient) -> None:
+    async def test_rate_limit_hook_can_keep_the_socket(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """An overridden rate_limit_exceeded() can answer instead of closing."""
         async with client_ws.connect("/ws/lenient-rate/") as ws:
             for message in ["a", "b", "c", "d"]:
@@ -118,9 +128,14 @@ class TestEnforced:
             await ws.send("b")
             assert await ws.wait_closed() == CloseCode.POLICY_VIOLATION
 
-    async def test_idle_connection_closes_1001(self, client_ws: WebSocketClient) -> None:
+    async def test_idle_connection_closes_1001(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """A connection with no traffic for idle_timeout seconds closes with 1001."""
         async with client_ws.connect("/ws/idle/") as ws:
             with pytest.raises(ConnectionClosed) as closed:
                 await ws.receive(timeout=5)
-        assert (closed.value.code, closed.value.reason) == (CloseCode.GOING_AWAY, "Idle.")
+        assert (closed.value.code, closed.value.reason) == (
+            CloseCode.GOING_AWAY,
+            "Idle.",
+        )

@@ -39,7 +39,10 @@ async def test_close_on_denial_uses_4401_with_the_message() -> None:
     ws = await WebSocketClient().connect("/ws/login-required-close/")
     with pytest.raises(ConnectionClosed) as closed:
         await ws.receive()
-    assert (closed.value.code, closed.value.reason) == (CloseCode.UNAUTHORIZED, "Log in first.")
+    assert (closed.value.code, closed.value.reason) == (
+        CloseCode.UNAUTHORIZED,
+        "Log in first.",
+    )
 
 
 async def test_permission_required_4403_for_a_user_without_it() -> None:
@@ -83,7 +86,9 @@ async def test_connect_override_cannot_skip_the_check() -> None:
 
 
 @override_settings(WSVIEWS_MIDDLEWARE=[])
-async def test_mixin_without_auth_middleware_explains(caplog: pytest.LogCaptureFixture) -> None:
+async def test_mixin_without_auth_middleware_explains(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Without AuthenticationMiddleware the mixin refuses with 500 and says what to add."""
     with pytest.raises(HandshakeRejected) as refused:
         await WebSocketClient().connect("/ws/login-required/")

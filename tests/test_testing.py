@@ -30,7 +30,8 @@ async def reap(connection: WebSocketTestConnection) -> None:
     """
     Cancel and await the application task a timed-out connection leaves behind.
 
-    The client does not do it itself (see the xfail tests below); left alone,
+    The client cancels it after a handshake timeout; after a receive timeout
+    the application keeps running, and left alone,
     the task's coroutine is closed by the garbage collector during some later
     test, where asgiref raises an unraisable ValueError that -W error turns
     into that test's failure.
@@ -237,14 +238,6 @@ async def test_handshake_timeout() -> None:
         await reap(connecting.connection)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: testing.py WebSocketTestConnection._handshake() raises "
-        "HandshakeTimeout from _next() without cancelling self._task, so the "
-        "application keeps running after the test has given up on it"
-    ),
-)
 @with_testing_urls
 async def test_handshake_timeout_cancels_application() -> None:
     """After a handshake timeout the application task is cancelled, not left running."""
@@ -374,14 +367,6 @@ async def test_regex_routes_args_and_kwargs() -> None:
     assert named["kwargs"] == {"year": "2024"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: testing.py WebSocketClient._scope() encodes the query string with "
-        "latin-1 instead of percent-encoding UTF-8, so a non-ASCII query "
-        '("?q=é") becomes the raw byte 0xE9 and the handshake fails with 500'
-    ),
-)
 async def test_non_ascii_query_reaches_view() -> None:
     """A non-ASCII query string value reaches request.GET decoded, as with Django's test client."""
     async with WebSocketClient().connect("/ws/info/r/1/?q=é") as ws:

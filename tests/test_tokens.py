@@ -19,7 +19,9 @@ async def test_subprotocol_token_authenticates() -> None:
     """A token offered as a 'bearer.' subprotocol makes request.user its user."""
     user = await User.objects.acreate(username="tok")
     token = await sync_to_async(make_token)(user)
-    async with WebSocketClient().connect("/ws/token/", subprotocols=[f"bearer.{token}"]) as ws:
+    async with WebSocketClient().connect(
+        "/ws/token/", subprotocols=[f"bearer.{token}"]
+    ) as ws:
         assert await ws.receive() == "tok"
         assert ws.subprotocol is None  # the token is never echoed back
 
@@ -86,7 +88,9 @@ def test_token_is_a_valid_subprotocol_name() -> None:
     """Tokens use only characters allowed in a Sec-WebSocket-Protocol value."""
     user = User.objects.create(username="chars")
     token = make_token(user)
-    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+    assert set(token) <= set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+    )
 
 
 def test_anonymous_users_get_no_token() -> None:

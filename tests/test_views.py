@@ -85,7 +85,9 @@ class TestMessages:
         async with client_ws.connect("/ws/order/") as ws:
             for i in range(50):
                 await ws.send(str(i))
-            assert [await ws.receive() for _ in range(50)] == [str(i) for i in range(50)]
+            assert [await ws.receive() for _ in range(50)] == [
+                str(i) for i in range(50)
+            ]
 
     async def test_send_rejects_other_types(self, client_ws: WebSocketClient) -> None:
         """send() with a dict raises TypeError, which closes the socket with 1011."""
@@ -160,7 +162,9 @@ class TestClose:
     @pytest.mark.parametrize(
         "code", [CloseCode.NORMAL_CLOSURE, CloseCode.POLICY_VIOLATION, 3000, 4999]
     )
-    async def test_close_code_and_reason(self, client_ws: WebSocketClient, code: int) -> None:
+    async def test_close_code_and_reason(
+        self, client_ws: WebSocketClient, code: int
+    ) -> None:
         """close() sends the code and reason given."""
         async with client_ws.connect("/ws/close/") as ws:
             await ws.send(f"{int(code)} bye now")
@@ -169,7 +173,9 @@ class TestClose:
         assert (closed.value.code, closed.value.reason) == (code, "bye now")
 
     @pytest.mark.parametrize("code", [999, 1005, 1006, 1015, 5000])
-    async def test_invalid_close_codes(self, client_ws: WebSocketClient, code: int) -> None:
+    async def test_invalid_close_codes(
+        self, client_ws: WebSocketClient, code: int
+    ) -> None:
         """close() with a code a server may not send raises, so the socket closes 1011."""
         async with client_ws.connect("/ws/close/") as ws:
             await ws.send(f"{code}")
@@ -204,16 +210,21 @@ class TestFailurePolicy:
             assert await ws.wait_closed() == CloseCode.INTERNAL_ERROR
         [record] = [r for r in caplog.records if r.name == "django_wsviews"]
         assert record.levelno == logging.ERROR
-        assert record.exc_info is not None and record.exc_info[0] is ValueError
+        assert record.exc_info is not None
+        assert record.exc_info[0] is ValueError
         assert views.events["receive-error"] == [CloseCode.INTERNAL_ERROR]
 
-    async def test_exception_in_connect_refuses_500(self, client_ws: WebSocketClient) -> None:
+    async def test_exception_in_connect_refuses_500(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """An exception in connect() refuses the handshake with 500."""
         with pytest.raises(HandshakeRejected) as refused:
             await client_ws.connect("/ws/connect-error/")
         assert refused.value.status == 500
 
-    async def test_got_request_exception_fires(self, client_ws: WebSocketClient) -> None:
+    async def test_got_request_exception_fires(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """Django's got_request_exception is sent with the view class and request."""
         received = []
 
@@ -241,7 +252,9 @@ class TestFailurePolicy:
             await ws.send("still here")
             assert await ws.receive() == "still here"
 
-    async def test_other_connections_unaffected(self, client_ws: WebSocketClient) -> None:
+    async def test_other_connections_unaffected(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """A failing connection does not disturb another one."""
         async with client_ws.connect("/ws/echo/") as healthy:
             async with client_ws.connect("/ws/receive-error/") as failing:
@@ -260,7 +273,9 @@ class TestDisconnect:
         await ws.close(4321)
         assert views.events["a"] == [("connect",), ("disconnect", 4321)]
 
-    async def test_disconnect_during_a_long_receive(self, client_ws: WebSocketClient) -> None:
+    async def test_disconnect_during_a_long_receive(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """A client leaving while receive() waits cancels it and runs disconnect() once."""
         ws = await client_ws.connect("/ws/recording/b/")
         await ws.send("wait")
@@ -281,7 +296,9 @@ class TestDisconnect:
             await ws.wait_closed()
         assert views.events["receive-error"] == [CloseCode.INTERNAL_ERROR]
 
-    async def test_disconnect_before_the_handshake(self, client_ws: WebSocketClient) -> None:
+    async def test_disconnect_before_the_handshake(
+        self, client_ws: WebSocketClient
+    ) -> None:
         """A client that leaves before websocket.connect ends the app quietly."""
         sent = []
 
@@ -291,7 +308,12 @@ class TestDisconnect:
         async def send(message: dict[str, object]) -> None:
             sent.append(message)
 
-        scope = {"type": "websocket", "path": "/ws/echo/", "headers": [], "query_string": b""}
+        scope = {
+            "type": "websocket",
+            "path": "/ws/echo/",
+            "headers": [],
+            "query_string": b"",
+        }
         await asyncio.wait_for(client_ws.application(scope, receive, send), 5)
         assert sent == []
 
