@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -63,5 +64,10 @@ async def deny(
             }
         )
         await send({"type": "websocket.http.response.body", "body": body})
+        # Let the server finish the response before the application returns:
+        # uvicorn marks the handshake complete only once the transport is
+        # closed, one loop turn later, and logs "ASGI callable returned
+        # without completing handshake" if the application is faster.
+        await asyncio.sleep(0)
     else:
         await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
