@@ -1,0 +1,27 @@
+"""URLconf of the end-to-end test project: HTTP routes and ``ws_urlpatterns``."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("hello/", views.hello, name="hello"),
+    # A WebSocket view routed for HTTP too: a plain GET gets 426.
+    path("ws/echo/", views.EchoView.as_view()),
+]
+
+ws_urlpatterns = [
+    path("ws/echo/", views.EchoView.as_view(), name="echo"),
+    path("ws/big-echo/", views.BigEchoView.as_view(), name="big-echo"),
+    path("ws/json/", views.JsonEchoView.as_view(), name="json"),
+    path("ws/boom/", views.BoomView.as_view(), name="boom"),
+    path("ws/info/", views.InfoView.as_view(), name="info"),
+    path("ws/room/<str:name>/", views.InfoView.as_view(), name="room"),
+    path("ws/tracked/<str:tag>/", views.TrackedView.as_view(), name="tracked"),
+    path("ws/flood/<str:tag>/", views.FloodView.as_view(), name="flood"),
+    path("ws/hold/<str:tag>/", views.HoldView.as_view(), name="hold"),
+    path("ws/started/<str:tag>/", views.StartedView.as_view(), name="started"),
+    path("ws/release/<str:tag>/", views.ReleaseView.as_view(), name="release"),
+]
