@@ -13,8 +13,9 @@ or, wrapping an application that already exists::
 
 HTTP requests go to the wrapped application untouched. ``websocket``
 connections are routed by ``ws_urlpatterns`` and served by WebSocket views.
-``lifespan`` is answered here (Django's handler refuses it), and on shutdown
-every open WebSocket is closed with 1001 and its ``disconnect()`` runs.
+``lifespan`` is answered here (Django's handler refuses it): startup connects
+the group backend; on shutdown every open WebSocket is closed with 1001 and
+its ``disconnect()`` runs, then the group backend is closed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from django.http import HttpResponseNotFound
 from django.urls import Resolver404, set_script_prefix
 from django.utils.log import log_response
 
-from . import conf
+from . import conf, groups
 from .db import close_connections
 from .handshake import HandshakeHandler, Proceed
 from .request import WebSocketRequest
@@ -192,15 +193,17 @@ class WebSocketMiddleware:
                 return
 
     async def startup(self) -> None:
-        """Prepare to serve: build the middleware chain."""
+        """Prepare to serve: build the middleware chain, connect the group backend."""
         self.handler  # noqa: B018  (load the middleware now, not on the first handshake)
+        await groups.startup()
 
     async def shutdown(self) -> None:
         """
         Close every open WebSocket with 1001 (going away) and wait for them.
 
         Each connection's ``disconnect()`` runs. Connections still running
-        after ``WSVIEWS_SHUTDOWN_TIMEOUT`` seconds are cancelled.
+        after ``WSVIEWS_SHUTDOWN_TIMEOUT`` seconds are cancelled. Then the
+        group backend is closed.
         """
         for view in list(self._connections.values()):
             if view is not None and view.state is State.OPEN:
@@ -209,15 +212,15 @@ class WebSocketMiddleware:
                 except Exception:  # the connection is going anyway
                     logger.debug("Error closing a WebSocket at shutdown", exc_info=True)
         tasks = set(self._connections)
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(
-            tasks, timeout=conf.settings.WSVIEWS_SHUTDOWN_TIMEOUT
-        )
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        if tasks:
+            _, pending = await asyncio.wait(
+                tasks, timeout=conf.settings.WSVIEWS_SHUTDOWN_TIMEOUT
+            )
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        await groups.shutdown()
 
 
 async def _close_thread_connections(context: ThreadSensitiveContext) -> None:

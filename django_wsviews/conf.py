@@ -10,8 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["settings"]
+__all__ = ["OVERFLOW_POLICIES", "settings"]
+
+#: The values of ``WSVIEWS_SEND_QUEUE_OVERFLOW``.
+OVERFLOW_POLICIES = ("close", "drop_oldest", "drop_newest")
 
 
 class Settings:
@@ -64,6 +68,50 @@ class Settings:
         """Seconds without a message either way before closing (off by default)."""
         timeout = self._get("WSVIEWS_IDLE_TIMEOUT", None)
         return None if timeout is None else float(timeout)
+
+    @property
+    def WSVIEWS_BACKEND(self) -> dict[str, Any]:
+        """
+        The group backend: ``{"BACKEND": "dotted.path", "OPTIONS": {...}}``.
+
+        The in-memory backend (one process) by default; see :doc:`groups`.
+        """
+        return dict(
+            self._get(
+                "WSVIEWS_BACKEND",
+                {"BACKEND": "django_wsviews.backends.memory.MemoryBackend"},
+            )
+        )
+
+    @property
+    def WSVIEWS_SEND_QUEUE_SIZE(self) -> int:
+        """Group messages a connection may have waiting to be sent (100)."""
+        size = self._get("WSVIEWS_SEND_QUEUE_SIZE", 100)
+        if type(size) is not int or size < 1:
+            raise ImproperlyConfigured(
+                f"WSVIEWS_SEND_QUEUE_SIZE must be a positive integer, not {size!r}: "
+                "set it to the number of group messages a connection may have "
+                "waiting, e.g. 100."
+            )
+        return size
+
+    @property
+    def WSVIEWS_SEND_QUEUE_OVERFLOW(self) -> str:
+        """
+        What happens when a connection's group queue is full.
+
+        ``"close"`` (the default) closes the connection with 1013 (try again
+        later) and logs a warning; ``"drop_oldest"`` and ``"drop_newest"``
+        drop a message instead, logging the first drop of each connection.
+        """
+        policy = self._get("WSVIEWS_SEND_QUEUE_OVERFLOW", "close")
+        if policy not in OVERFLOW_POLICIES:
+            raise ImproperlyConfigured(
+                f"WSVIEWS_SEND_QUEUE_OVERFLOW is {policy!r}; set it to one of "
+                + ", ".join(repr(p) for p in OVERFLOW_POLICIES)
+                + "."
+            )
+        return str(policy)
 
 
 settings = Settings()

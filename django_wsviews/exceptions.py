@@ -8,7 +8,9 @@ This module imports nothing from Django. The hierarchy::
     ├── InvalidState            an operation that the connection's state forbids
     │                           (send before accept, accept twice, ...)
     ├── HandshakeRejected       the test client's handshake was refused (with a status)
-    └── HandshakeTimeout        the test client got no answer in time
+    ├── HandshakeTimeout        the test client got no answer in time
+    └── BroadcastError          the group backend could not take a broadcast
+                                (its server is unreachable)
 
 ``WebSocketError`` derives from :class:`Exception`, so a ``try``/``except
 Exception`` in a hook also catches them.
@@ -17,6 +19,7 @@ Exception`` in a hook also catches them.
 from __future__ import annotations
 
 __all__ = [
+    "BroadcastError",
     "ConnectionClosed",
     "HandshakeRejected",
     "HandshakeTimeout",
@@ -76,3 +79,14 @@ class HandshakeRejected(WebSocketError):
         self.headers = headers or []
         self.body = body
         super().__init__(f"WebSocket handshake refused with HTTP {status}")
+
+
+class BroadcastError(WebSocketError):
+    """
+    A broadcast could not be handed to the group backend.
+
+    Raised by :func:`~django_wsviews.groups.broadcast` and its relatives when
+    the backend's server (Redis, PostgreSQL) is unreachable. Nothing was
+    sent; open connections stay up and the backend reconnects on its own, so
+    a later broadcast may succeed.
+    """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CloseCode", "close_code_for_restricted_server"]
+__all__ = ["CloseCode", "close_code_for_restricted_server", "is_sendable"]
 
 
 class CloseCode(enum.IntEnum):
@@ -50,3 +50,12 @@ def close_code_for_restricted_server(code: int) -> int:
     if 1000 < code < 2000:
         return 4000 + code - 1000
     return int(CloseCode.NORMAL_CLOSURE)
+
+
+# Codes that must never appear in a close frame (RFC 6455 7.4.1); 1004 is reserved.
+_NEVER_SENT = frozenset({1004, 1005, 1006, 1015})
+
+
+def is_sendable(code: int) -> bool:
+    """Return whether a server may send ``code`` in a close frame (1000-4999, less the reserved)."""
+    return CloseCode.NORMAL_CLOSURE <= code <= 4999 and code not in _NEVER_SENT

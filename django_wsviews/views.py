@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import enum
 import json
 import logging
 import threading
 import types
+import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,7 +42,10 @@ from .origins import origin_allowed
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
+from .envelope import GroupMessage
 from .exceptions import ConnectionClosed, InvalidState
+from .groups import user_group_for, validate_group_name
+from .membership import Membership
 from .request import WebSocketRequest
 from .responses import deny, upgrade_required
 from .status import CloseCode, close_code_for_restricted_server
@@ -60,6 +65,7 @@ HOOKS = (
     "handle_exception",
     "rate_limit_exceeded",
     "session_expired",
+    "receive_group",
 )
 
 # A connection reads at most this many messages ahead while a hook is
@@ -164,6 +170,20 @@ class WebSocketView:
     #: user changed. ``None`` (the default) never re-reads it.
     session_recheck_interval: ClassVar[float | None] = None
 
+    #: Groups every connection joins on accept; see get_group_names().
+    group_names: ClassVar[Sequence[str]] = ()
+
+    #: Whether a connection joins its user's group on accept, for
+    #: ``send_to_user()`` and ``close_user_sockets()``: ``None`` (the default)
+    #: if the user is authenticated and already loaded (never queries),
+    #: ``True`` loading the user if needed, ``False`` never.
+    user_group: ClassVar[bool | None] = None
+
+    # Made by the first join(); None for a connection without groups.
+    _membership: Membership | None = None
+    _connection_id: str | None = None
+
+
     # Set by as_view(): which hooks are plain functions.
     _sync_hooks: ClassVar[frozenset[str]] = frozenset()
 
@@ -252,6 +272,9 @@ class WebSocketView:
         self._close_code: int = CloseCode.ABNORMAL_CLOSURE
         self._loop_thread = threading.get_ident()
         self._loop = asyncio.get_running_loop()
+        # The connection's own context, for the tasks it starts later (group
+        # delivery) even from inside a sync hook's async_to_sync().
+        self._context = contextvars.copy_context()
         self._reader: asyncio.Future[Any] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._session_user_id: Any = _UNKNOWN
@@ -480,8 +503,10 @@ class WebSocketView:
         ]
         if extra:
             message["headers"] = extra
+        await self._join_groups_on_accept()
         self._state = State.OPEN
         await self._send_event(message)
+        self._start_group_delivery()
 
     def reject(
         self,
@@ -590,6 +615,115 @@ class WebSocketView:
         except ConnectionClosed:
             pass  # the client went first; closed either way
 
+    # Groups -----------------------------------------------------------------
+
+    def get_group_names(self) -> Sequence[str]:
+        """
+        Return the groups to join on accept (``group_names`` by default).
+
+        Override to name them from the route, e.g.
+        ``[f"room.{self.kwargs['room']}"]``. Runs on the event loop: no
+        database queries here.
+        """
+        return self.group_names
+
+    @property
+    def connection_id(self) -> str:
+        """Return a random id of this connection, e.g. for ``abroadcast(sender=...)``."""
+        if self._connection_id is None:
+            self._connection_id = uuid.uuid4().hex
+        return self._connection_id
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """Return the groups this connection is a member of."""
+        return frozenset(() if self._membership is None else self._membership.groups)
+
+    def join(self, group: str) -> Awaitable[None]:
+        """
+        Join ``group``: its messages reach receive_group() from now on.
+
+        Return once they do (or at once if the backend is unreachable: it
+        subscribes when it is back). Joining twice does nothing; joining
+        before accept queues the messages until accept. Every group is
+        left when the connection ends. Raise TypeError or ValueError for an
+        invalid name, ConnectionClosed once the connection has ended.
+        """
+        validate_group_name(group)
+        return self._run(self._join(group))
+
+    async def _join(self, group: str) -> None:
+        if self._state is State.CLOSED:
+            raise ConnectionClosed(self._close_code)
+        membership = self._group_membership()
+        await membership.join(group)
+        if self._state is State.OPEN:
+            membership.start()
+
+    def leave(self, group: str) -> Awaitable[None]:
+        """Leave ``group``; do nothing if this connection is not a member."""
+        return self._run(self._leave(group))
+
+    async def _leave(self, group: str) -> None:
+        if self._membership is not None:
+            self._membership.leave(group)
+
+    async def receive_group(self, message: GroupMessage) -> None:
+        """
+        Handle a message broadcast to a group this connection joined.
+
+        The default sends ``message.data`` to the client unchanged (text as
+        text, bytes as bytes). Override to filter, transform or drop, e.g.
+        ``if message.sender == self.connection_id: return`` to skip your own
+        broadcasts. Messages come one at a time, in order, from the
+        connection's delivery task (concurrently with ``receive()``); an
+        exception goes to handle_exception().
+        """
+        await self.send(message.data)
+
+    def _group_membership(self) -> Membership:
+        if self._membership is None:
+            self._membership = Membership(
+                deliver=lambda message: self._guarded("receive_group", message),
+                close=self.close,
+                is_closed=lambda: self._state is State.CLOSED,
+                label=self.request.path,
+                context=self._context,
+            )
+        return self._membership
+
+    async def _join_groups_on_accept(self) -> None:
+        """
+        Join get_group_names() and the user's group, before the accept is sent.
+
+        So a client that has seen the handshake complete is a member; the
+        group messages that come meanwhile wait in the queue.
+        """
+        names = self.get_group_names()
+        if isinstance(names, str):
+            raise TypeError(
+                f"{type(self).__qualname__}.get_group_names() returned the str "
+                f"{names!r}; return a list of names, e.g. [{names!r}]."
+            )
+        joining = [validate_group_name(name) for name in names]
+        user_group = await user_group_for(self.request, self.user_group)
+        if user_group is not None:
+            joining.append(user_group)
+        if joining:
+            membership = self._group_membership()
+            for name in joining:
+                await membership.join(name)
+
+    def _start_group_delivery(self) -> None:
+        """Start running receive_group(), now that the accept is sent."""
+        if self._membership is not None:
+            self._membership.start()
+
+    def _leave_groups(self) -> None:
+        """Leave every group: the connection has ended."""
+        if self._membership is not None:
+            self._membership.leave_all()
+
     # Plumbing ---------------------------------------------------------------
 
     def _run(self, coro: Awaitable[None]) -> Awaitable[None]:
@@ -687,6 +821,7 @@ class WebSocketView:
             if self._reader is not None:
                 self._reader.cancel()
                 self._reader = None
+            self._leave_groups()
             await self._guarded("disconnect", self._close_code)
 
     async def _serve(self) -> None:

@@ -31,3 +31,9 @@ TEMPLATES = [
 ]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 LOGGING_CONFIG = None
+
+# The PostgreSQL group backend LISTENs and NOTIFYs through this alias (no test
+# database is created for it); WSVIEWS_TEST_POSTGRES_* point it elsewhere.
+from .services import postgres_database  # noqa: E402
+
+DATABASES["wsviews_postgres"] = postgres_database()

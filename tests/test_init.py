@@ -11,14 +11,22 @@ from packaging.version import Version
 import django_wsviews
 
 EXPECTED_ALL = {
+    "BroadcastError",
     "CloseCode",
     "ConnectionClosed",
+    "GroupMessage",
     "HandshakeTimeout",
     "InvalidState",
     "JsonWebSocketView",
     "State",
     "WebSocketError",
     "WebSocketView",
+    "abroadcast",
+    "aclose_user_sockets",
+    "asend_to_user",
+    "broadcast",
+    "close_user_sockets",
+    "send_to_user",
     "ws_resolve",
     "ws_reverse",
 }

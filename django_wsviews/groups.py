@@ -1,0 +1,293 @@
+"""
+Groups: send to every connection that joined a name, in every process.
+
+A view joins groups (``group_names``, ``get_group_names()``, ``join()``) and
+gets their messages through its ``receive_group()`` hook. Anything can send
+to a group: a view, a signal handler, a management command, a Celery task,
+the shell::
+
+    from django_wsviews.groups import abroadcast, broadcast
+
+    broadcast("room.lobby", "hello")  # sync code
+    await abroadcast("room.lobby", json={"text": "hello"})  # async code
+
+A broadcast is serialized once, published once to the backend
+(``WSVIEWS_BACKEND``), decoded once per process and fanned out to the local
+members without waiting on any socket.
+
+Delivery is at most once, and in order per sender per group: a connection
+that is not a member at the time (not yet joined, reconnecting, closed for
+being slow) misses the message, and nothing is stored or replayed. See
+:doc:`groups` for the "last seen id" pattern that catches up.
+
+Group names are 1 to 100 ASCII letters, digits, hyphens, underscores,
+periods and colons. Names starting with ``@`` belong to django-wsviews
+(user groups, see :func:`send_to_user`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json as _json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.functional import LazyObject, empty
+
+from .envelope import GroupMessage, encode_close, encode_message
+from .exceptions import BroadcastError
+from .hub import current_hub, get_hub
+from .status import CloseCode, is_sendable
+
+__all__ = [
+    "GroupMessage",
+    "abroadcast",
+    "aclose_user_sockets",
+    "asend_to_user",
+    "broadcast",
+    "close_user_sockets",
+    "send_to_user",
+    "user_group_name",
+    "validate_group_name",
+]
+
+logger = logging.getLogger("django_wsviews.groups")
+
+MAX_NAME_LENGTH = 100
+_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}\Z")
+_MISSING: Any = object()
+
+
+def validate_group_name(name: object) -> str:
+    """
+    Return ``name`` if it is a valid group name.
+
+    Raise TypeError if it is not a str, and ValueError, saying what is
+    allowed, if it is empty, too long, has other characters, or starts with
+    the reserved ``@``.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"A group name is a str, not {type(name).__name__}.")
+    if not _NAME.match(name):
+        raise ValueError(
+            f"Invalid group name {name!r}: use 1 to {MAX_NAME_LENGTH} ASCII "
+            "letters, digits, hyphens, underscores, periods and colons, such as "
+            "'room.lobby' (slugify user input first). Names starting with '@' "
+            "are reserved."
+        )
+    return name
+
+
+def user_group_name(user: Any) -> str:
+    """
+    Return the name of the group that every connection of ``user`` joins.
+
+    ``user`` is a user instance or its primary key. Raise ValueError for an
+    anonymous or unsaved user (no primary key).
+    """
+    pk = user if isinstance(user, (str, int)) else getattr(user, "pk", None)
+    if pk is None or isinstance(pk, bool):
+        raise ValueError(
+            f"{user!r} has no primary key: anonymous and unsaved users have no sockets."
+        )
+    key = str(pk)
+    if _NAME.match(key) and len(key) <= MAX_NAME_LENGTH - 6:
+        return f"@user:{key}"
+    return "@user-sha:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def loaded_user(request: Any) -> Any | None:
+    """
+    Return the user of ``request`` if it is already loaded, else None.
+
+    Looks at what ``AuthenticationMiddleware`` cached (``request.user``
+    evaluated, or ``await request.auser()`` called); never queries.
+    """
+    for attribute in ("_acached_user", "_cached_user"):
+        user = request.__dict__.get(attribute)
+        if user is not None:
+            return user
+    user = request.__dict__.get("user")
+    if isinstance(user, LazyObject):
+        wrapped = user._wrapped
+        return None if wrapped is empty else wrapped
+    return user
+
+
+async def user_group_for(request: Any, load: bool | None) -> str | None:
+    """
+    Return the user group a connection joins on accept, or None.
+
+    ``load`` is the view's ``user_group``: None uses the user only if already
+    loaded, True loads it (one session and one user query at most), False
+    never joins.
+    """
+    if load is False:
+        return None
+    user = loaded_user(request)
+    if user is None and load and hasattr(request, "auser"):
+        user = await request.auser()
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user_group_name(user)
+
+
+def _encode(
+    group: str,
+    message: str | bytes | None,
+    content: Any,
+    sender: str | None,
+    meta: Mapping[str, Any] | None,
+) -> bytes:
+    if content is not _MISSING:
+        if message is not None:
+            raise TypeError("Pass a message or json=..., not both.")
+        message = _json.dumps(content, cls=DjangoJSONEncoder)
+    elif message is None:
+        raise TypeError("Pass a message (str or bytes) or json=... to broadcast.")
+    if sender is not None and not isinstance(sender, str):
+        raise TypeError(f"sender is a str, not {type(sender).__name__}.")
+    return encode_message(group, message, sender=sender, meta=meta)
+
+
+async def _publish(group: str, payload: bytes) -> None:
+    try:
+        await get_hub().publish(group, payload)
+    except BroadcastError as exc:
+        logger.error("Broadcast to group %r failed: %s", group, exc)
+        raise
+
+
+def _sync_publish(group: str, payload: bytes, name: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(_publish)(group, payload)
+    else:
+        raise RuntimeError(
+            f"{name}() is for sync code; in async code, use await a{name}() instead."
+        )
+
+
+async def abroadcast(
+    group: str,
+    message: str | bytes | None = None,
+    *,
+    json: Any = _MISSING,
+    sender: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """
+    Send ``message`` (``str``: a text frame, ``bytes``: a binary frame), or
+    ``json=`` content as JSON text, to every member of ``group``.
+
+    ``sender`` (any str, such as a view's ``connection_id``) and ``meta`` (a
+    small mapping of JSON types) reach ``receive_group()`` for filtering.
+    The content is serialized once (JSON with ``DjangoJSONEncoder``),
+    whatever the number of members. A group with no members anywhere is
+    not an error: nobody gets the message.
+
+    Raise TypeError or ValueError for a bad name or content, and
+    :class:`~django_wsviews.exceptions.BroadcastError` (also logged) when
+    the backend's server is unreachable.
+    """
+    validate_group_name(group)
+    await _publish(group, _encode(group, message, json, sender, meta))
+
+
+def broadcast(
+    group: str,
+    message: str | bytes | None = None,
+    *,
+    json: Any = _MISSING,
+    sender: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """
+    The sync twin of :func:`abroadcast`, for sync code; raise RuntimeError in async code.
+
+    Outside a server process (a management command, a Celery task) each call
+    opens and closes its own backend connection.
+    """
+    validate_group_name(group)
+    _sync_publish(group, _encode(group, message, json, sender, meta), "broadcast")
+
+
+async def asend_to_user(
+    user: Any,
+    message: str | bytes | None = None,
+    *,
+    json: Any = _MISSING,
+    sender: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """
+    Send to every connection of ``user`` (an instance or a pk), in every process.
+
+    Only connections that joined the user's group get it: see the view's
+    ``user_group``. Raise as :func:`abroadcast` does.
+    """
+    group = user_group_name(user)
+    await _publish(group, _encode(group, message, json, sender, meta))
+
+
+def send_to_user(
+    user: Any,
+    message: str | bytes | None = None,
+    *,
+    json: Any = _MISSING,
+    sender: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """The sync twin of :func:`asend_to_user`."""
+    group = user_group_name(user)
+    _sync_publish(group, _encode(group, message, json, sender, meta), "send_to_user")
+
+
+def _close_payload(user: Any, code: int, reason: str) -> tuple[str, bytes]:
+    if not is_sendable(code):
+        raise ValueError(f"{code} is not a close code a server may send.")
+    if len(reason.encode()) > 123:
+        raise ValueError("A close reason is limited to 123 bytes of UTF-8.")
+    group = user_group_name(user)
+    return group, encode_close(group, code, reason)
+
+
+async def aclose_user_sockets(
+    user: Any, code: int = CloseCode.UNAUTHORIZED, reason: str = ""
+) -> None:
+    """
+    Close every connection of ``user``, in every process (logout everywhere, ban).
+
+    The code is 4401 (unauthorized) by default; use 4403 (forbidden) for a
+    ban. Group messages still waiting for those connections are dropped.
+    Connections that did not join the user's group (see ``user_group``)
+    are not reached. Raise ValueError for a code a server may not send,
+    and BroadcastError as :func:`abroadcast` does.
+    """
+    await _publish(*_close_payload(user, code, reason))
+
+
+def close_user_sockets(
+    user: Any, code: int = CloseCode.UNAUTHORIZED, reason: str = ""
+) -> None:
+    """The sync twin of :func:`aclose_user_sockets`."""
+    group, payload = _close_payload(user, code, reason)
+    _sync_publish(group, payload, "close_user_sockets")
+
+
+async def startup() -> None:
+    """Connect the group backend now rather than on first use (lifespan startup)."""
+    await get_hub().start()
+
+
+async def shutdown() -> None:
+    """Close the group backend (lifespan shutdown, after the connections)."""
+    hub = current_hub()
+    if hub is not None:
+        await hub.close()

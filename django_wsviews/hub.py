@@ -1,0 +1,190 @@
+"""
+The per-process registry of group members, and the local fan-out.
+
+There is one hub per event loop; a server process has one. It holds the
+members of each group that live in this process, subscribes each group at
+the backend once, when its first local member joins, and unsubscribes it
+when the last one leaves: a group with a thousand members in a process costs
+one subscription there.
+
+A message from the backend is decoded once and handed to every local member
+by a non-blocking put into the member's bounded queue
+(:class:`~django_wsviews.membership.Membership`); the fan-out never awaits a
+socket, so one slow client cannot delay the others.
+
+The hub lives as long as its event loop: lifespan shutdown closes it, and
+otherwise its task closes the backend when the loop cancels its tasks on the
+way out (``asyncio.run()``, asgiref's ``async_to_sync``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from typing import Protocol
+
+from .backends import BackendConfig, get_backend_config
+from .envelope import CloseRequest, GroupMessage, decode
+
+__all__ = ["Hub", "Member", "current_hub", "get_hub"]
+
+logger = logging.getLogger("django_wsviews.groups")
+
+
+class Member(Protocol):
+    """What the hub hands messages to: one connection's membership."""
+
+    def deliver(self, message: GroupMessage) -> None:
+        """Queue ``message`` for the connection, without blocking."""
+
+    def close_from_group(self, code: int, reason: str) -> None:
+        """Close the connection soon, without blocking."""
+
+
+class Hub:
+    """The local members of every group, for one event loop."""
+
+    def __init__(self, config: BackendConfig) -> None:
+        self.config = config
+        self.backend = config.create(self._on_message)
+        self.closed = False
+        self._members: dict[str, set[Member]] = {}
+        self._subscribed: set[str] = set()  # groups the backend has taken
+        self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._changed = asyncio.Event()
+        self._started: asyncio.Future[None] | None = None
+        self._backend_closed = False
+        # A fresh context: the hub outlives whichever connection made it.
+        self._task = contextvars.Context().run(asyncio.ensure_future, self._run())
+
+    def members(self, group: str) -> frozenset[Member]:
+        """Return the local members of ``group``."""
+        return frozenset(self._members.get(group, ()))
+
+    async def start(self) -> None:
+        """Connect the backend, once; raise what a misconfigured backend raises."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self.backend.connect())
+        await asyncio.shield(self._started)
+
+    async def add(self, group: str, member: Member) -> None:
+        """
+        Make ``member`` a local member of ``group``.
+
+        Return once the backend delivers the group's messages to this
+        process (at once when another local member already joined it).
+        Raise RuntimeError once the hub is closed (the server is stopping).
+        """
+        if self.closed:
+            raise RuntimeError("Cannot join a group: the server is shutting down.")
+        self._members.setdefault(group, set()).add(member)
+        if group in self._subscribed:
+            return
+        waiter = self._waiters.get(group)
+        if waiter is None:
+            waiter = self._waiters[group] = asyncio.get_running_loop().create_future()
+            self._changed.set()
+        await asyncio.shield(waiter)
+
+    def discard(self, group: str, member: Member) -> None:
+        """Remove ``member`` from ``group``; the last one out unsubscribes it, soon."""
+        members = self._members.get(group)
+        if members is None:
+            return
+        members.discard(member)
+        if not members:
+            del self._members[group]
+            self._changed.set()
+
+    async def publish(self, group: str, payload: bytes) -> None:
+        """Publish ``payload`` to ``group`` in every process; raise BroadcastError if it cannot."""
+        await self.backend.publish(group, payload)
+
+    async def close(self) -> None:
+        """Close the backend; the hub takes no more members."""
+        if not self.closed:
+            self.closed = True
+            self._task.cancel()
+        await asyncio.wait({self._task})
+        await self._close_backend()  # if the task was cancelled before it began
+
+    def _on_message(self, payload: bytes) -> None:
+        try:
+            message = decode(payload)
+        except ValueError as exc:
+            logger.warning("Dropping a malformed group message: %s", exc)
+            return
+        members = self._members.get(message.group)
+        if not members:
+            return
+        if isinstance(message, CloseRequest):
+            for member in tuple(members):
+                member.close_from_group(message.code, message.reason)
+        else:
+            for member in tuple(members):
+                member.deliver(message)
+
+    async def _run(self) -> None:
+        """Keep the backend's subscriptions in step with the local members."""
+        try:
+            while True:
+                await self._changed.wait()
+                self._changed.clear()
+                await self._sync_subscriptions()
+        finally:
+            await self._close_backend()
+
+    async def _close_backend(self) -> None:
+        if not self._backend_closed:
+            self._backend_closed = True
+            try:
+                await self.backend.close()
+            except Exception:
+                logger.exception("Error closing the group backend")
+
+    async def _sync_subscriptions(self) -> None:
+        gone = [group for group in self._subscribed if group not in self._members]
+        new = [group for group in self._members if group not in self._subscribed]
+        for group in [g for g in self._waiters if g not in self._members]:
+            self._waiters.pop(group).set_result(None)  # every joiner left
+        try:
+            if gone:
+                self._subscribed.difference_update(gone)
+                await self.backend.unsubscribe(gone)
+            if new:
+                await self.start()
+                await self.backend.subscribe(new)
+                self._subscribed.update(new)
+        except Exception as exc:
+            logger.exception("Error changing the group backend's subscriptions")
+            for group in new:
+                waiter = self._waiters.pop(group, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(exc)
+                    waiter.exception()  # retrieved: the joiners, if any, re-raise it
+            return
+        for group in new:
+            waiter = self._waiters.pop(group, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+
+def get_hub() -> Hub:
+    """Return the running event loop's hub, made with the current backend setting."""
+    loop = asyncio.get_running_loop()
+    config = get_backend_config()
+    hub = _hubs.get(loop)
+    if hub is None or hub.closed or hub.config is not config:
+        for old in [other for other in _hubs if other.is_closed()]:
+            del _hubs[old]
+        hub = _hubs[loop] = Hub(config)
+    return hub
+
+
+def current_hub() -> Hub | None:
+    """Return the running event loop's hub if it has one, without making one."""
+    return _hubs.get(asyncio.get_running_loop())

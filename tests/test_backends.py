@@ -1,0 +1,111 @@
+"""Backend loading from WSVIEWS_BACKEND, and the helpers shared by backends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from django_wsviews.backends import (
+    Backoff,
+    StateSignal,
+    get_backend_config,
+    number_option,
+)
+from django_wsviews.backends.memory import MemoryBackend
+
+from .groups_support import RecordingBackend
+
+
+def test_default_is_memory() -> None:
+    """Without the setting, the in-memory backend is used, with no options."""
+    config = get_backend_config()
+    assert config.backend_class is MemoryBackend
+    assert config.options == {}
+
+
+def test_loaded_once_and_reset_on_change(settings: Any) -> None:
+    """The setting is loaded once, and again after it changes."""
+    settings.WSVIEWS_BACKEND = {
+        "BACKEND": "tests.groups_support.RecordingBackend",
+        "OPTIONS": {"TAG": "x"},
+    }
+    first = get_backend_config()
+    assert get_backend_config() is first
+    assert first.backend_class is RecordingBackend
+    assert first.options == {"TAG": "x"}
+    settings.WSVIEWS_BACKEND = {
+        "BACKEND": "django_wsviews.backends.memory.MemoryBackend"
+    }
+    assert get_backend_config().backend_class is MemoryBackend
+
+
+@pytest.mark.parametrize(
+    ("setting", "match"),
+    [
+        ({}, "needs a 'BACKEND' dotted path"),
+        ({"BACKEND": 42}, "needs a 'BACKEND' dotted path"),
+        ({"BACKEND": "no.such.Backend"}, "does not import"),
+        ({"BACKEND": "django_wsviews.views.WebSocketView"}, "not a subclass"),
+        (
+            {"BACKEND": "django_wsviews.backends.memory.MemoryBackend", "URL": "x"},
+            "unknown keys",
+        ),
+        (
+            {"BACKEND": "django_wsviews.backends.memory.MemoryBackend", "OPTIONS": []},
+            "must be a dict",
+        ),
+        (
+            {
+                "BACKEND": "django_wsviews.backends.memory.MemoryBackend",
+                "OPTIONS": {"URL": "x"},
+            },
+            r"unknown keys \['URL'\] for MemoryBackend; it accepts: none",
+        ),
+    ],
+)
+def test_misconfiguration(settings: Any, setting: dict[str, Any], match: str) -> None:
+    """A malformed setting is ImproperlyConfigured, naming the fix."""
+    settings.WSVIEWS_BACKEND = setting
+    with pytest.raises(ImproperlyConfigured, match=match):
+        get_backend_config()
+
+
+def test_backoff_doubles_to_a_cap() -> None:
+    """Delays double from the initial one up to the maximum, with jitter, and reset."""
+    backoff = Backoff(initial=1.0, maximum=4.0)
+    delays = [backoff.next() for _ in range(5)]
+    for delay, nominal in zip(delays, [1, 2, 4, 4, 4], strict=True):
+        assert nominal / 2 <= delay <= nominal
+    backoff.reset()
+    assert backoff.next() <= 1.0
+
+
+async def test_state_signal() -> None:
+    """wait_until() returns True once the condition holds, False after the timeout."""
+    signal = StateSignal()
+    state = {"ready": False}
+
+    async def later() -> None:
+        state["ready"] = True
+        signal.notify()
+
+    waiter = asyncio.ensure_future(signal.wait_until(lambda: state["ready"], 5))
+    await asyncio.sleep(0)
+    await later()
+    assert await waiter is True
+    assert await signal.wait_until(lambda: False, 0.01) is False
+
+
+@pytest.mark.parametrize("value", [0, -1, "5", True, None])
+def test_number_option_checked(value: object) -> None:
+    """A timing option must be a positive number of seconds."""
+    with pytest.raises(ImproperlyConfigured, match="positive number of seconds"):
+        number_option({"X": value}, "X", 1.0)
+
+
+def test_number_option_default() -> None:
+    """A missing timing option takes its default."""
+    assert number_option({}, "X", 2) == 2.0

@@ -1,0 +1,67 @@
+"""The in-memory backend: every event loop of the process, no server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from django_wsviews.backends.memory import MemoryBackend, _subscribers
+
+
+async def test_publish_reaches_subscribers_only() -> None:
+    """A subscriber of the group gets the payload; others and unsubscribed ones do not."""
+    got: list[tuple[str, bytes]] = []
+    one = MemoryBackend({}, lambda p: got.append(("one", p)))
+    two = MemoryBackend({}, lambda p: got.append(("two", p)))
+    await one.subscribe(["a", "b"])
+    await two.subscribe(["b"])
+    await one.publish("a", b"1")
+    await one.publish("b", b"2")
+    await two.unsubscribe(["b"])
+    await two.publish("b", b"3")
+    await one.publish("nobody", b"4")
+    assert [p for who, p in got if who == "one"] == [b"1", b"2", b"3"]
+    assert [p for who, p in got if who == "two"] == [b"2"]
+    await one.close()
+    await two.close()
+    assert "a" not in _subscribers
+    assert "b" not in _subscribers
+
+
+async def test_publish_from_another_loop() -> None:
+    """A publish from another thread's event loop reaches this loop, in order."""
+    received: list[bytes] = []
+    done = asyncio.Event()
+
+    def on_message(payload: bytes) -> None:
+        received.append(payload)
+        if len(received) == 3:
+            done.set()
+
+    backend = MemoryBackend({}, on_message)
+    await backend.subscribe(["g"])
+
+    def publish_elsewhere() -> None:
+        async def main() -> None:
+            sender = MemoryBackend({}, lambda p: None)
+            for n in range(3):
+                await sender.publish("g", str(n).encode())
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=publish_elsewhere)
+    thread.start()
+    await asyncio.wait_for(done.wait(), 5)
+    thread.join(5)
+    assert received == [b"0", b"1", b"2"]
+    await backend.close()
+
+
+async def test_closed_loop_is_forgotten() -> None:
+    """A subscriber whose event loop has closed is dropped at the next publish."""
+    stale = MemoryBackend({}, lambda p: None)
+    thread = threading.Thread(target=asyncio.run, args=(stale.subscribe(["g"]),))
+    thread.start()
+    thread.join(5)
+    await MemoryBackend({}, lambda p: None).publish("g", b"x")
+    assert "g" not in _subscribers
