@@ -5,7 +5,7 @@ Fixtures of the end-to-end tests: the test project served by real servers.
 once per test session for each; tests that stop a server start their own
 with :func:`fresh_server`. At the end, each shared server is stopped with
 SIGTERM and its whole log is checked: no unhandled exception, and exactly
-the tracebacks the tests provoked on purpose.
+the errors and tracebacks the tests provoked on purpose.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from .helpers import SERVERS, Server, unhandled
+from .helpers import SERVERS, Server, error_lines, unhandled
 
 
 @pytest.fixture(scope="session", params=SERVERS)
@@ -34,7 +34,15 @@ def server(
     assert status == (-15 if name == "uvicorn" else 0), (
         f"{name} exited with {status}:\n{log}"
     )
+    # The only errors are the hook exceptions the tests provoked, each logged
+    # once with its traceback.
     assert log.count("Traceback") == instance.expected_tracebacks, log
+    assert [
+        line
+        for line in error_lines(log)
+        if "Error in WebSocket view BoomView" not in line
+    ] == [], log
+    assert len(error_lines(log)) == instance.expected_tracebacks, log
     assert [m for m in unhandled(log) if m != "Traceback"] == [], log
 
 

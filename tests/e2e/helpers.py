@@ -39,11 +39,6 @@ STOP_TIMEOUT = 15.0
 #: Interval of the start-up poll.
 POLL_INTERVAL = 0.05
 
-#: What uvicorn (websockets-sansio protocol) logs, at ERROR, when the
-#: application returns after a denial response before uvicorn noticed the
-#: connection close: it never marks a denied handshake complete itself.
-UVICORN_DENIAL_ERROR = "ASGI callable returned without completing handshake."
-
 #: Log text that means an exception escaped the application or the server.
 UNHANDLED_MARKERS = (
     "Traceback",
@@ -283,20 +278,10 @@ def error_lines(log: str) -> list[str]:
     return [line for line in log.splitlines() if _ERROR_LINE.search(line)]
 
 
-def assert_clean(server: Server, log: str, *, denials: int = 0) -> None:
-    """
-    Assert ``log`` shows no unhandled exception and no error.
-
-    ``denials`` handshakes were refused with a denial response: uvicorn may
-    log :data:`UVICORN_DENIAL_ERROR` for each (whether it does depends on
-    whether it saw the connection close before the application returned), and
-    that is the only error line allowed.
-    """
+def assert_clean(log: str) -> None:
+    """Assert ``log`` shows no unhandled exception and nothing logged at ERROR or above."""
     assert unhandled(log) == [], log
-    errors = error_lines(log)
-    quirks = [line for line in errors if UVICORN_DENIAL_ERROR in line]
-    assert [line for line in errors if line not in quirks] == [], log
-    assert len(quirks) <= (denials if server.name == "uvicorn" else 0), log
+    assert error_lines(log) == [], log
 
 
 def by_server(server: Server, **values: Any) -> Any:

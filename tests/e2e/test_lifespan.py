@@ -109,4 +109,4 @@ async def test_sigterm_with_an_open_connection(
         ],
         daphne=[],
     ), log
-    assert_clean(server, log)
+    assert_clean(log)

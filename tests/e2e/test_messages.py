@@ -60,7 +60,7 @@ async def test_empty_frames(server: Server) -> None:
     assert log.count(warning) == by_server(server, uvicorn=0, hypercorn=0, daphne=2), (
         log
     )
-    assert_clean(server, log)
+    assert_clean(log)
 
 
 async def test_json_echo(server: Server) -> None:
@@ -87,7 +87,7 @@ async def test_malformed_json_closes_with_1007(server: Server) -> None:
     await drain(server)
     log = server.log_since(mark)
     assert log.count("Malformed JSON on WebSocket /ws/json/; closing.") == 1, log
-    assert_clean(server, log)
+    assert_clean(log)
 
 
 async def test_binary_frame_to_json_view_closes_with_1003(server: Server) -> None:
@@ -170,7 +170,7 @@ async def test_message_over_the_library_limit(server: Server) -> None:
     assert log.count(
         "Message over 1048576 bytes on WebSocket /ws/echo/; closing."
     ) == by_server(server, uvicorn=1, hypercorn=1, daphne=0), log
-    assert_clean(server, log)
+    assert_clean(log)
 
 
 async def test_message_over_the_server_limit(server: Server) -> None:
@@ -190,4 +190,4 @@ async def test_message_over_the_server_limit(server: Server) -> None:
     await drain(server)
     log = server.log_since(mark)
     assert "Message over" not in log, log
-    assert_clean(server, log)
+    assert_clean(log)

@@ -60,7 +60,7 @@ async def test_normal_close_runs_disconnect(server: Server) -> None:
             daphne="e2e disconnect tag=normal code=1000",
         ),
     ]
-    assert_clean(server, log)
+    assert_clean(log)
 
 
 async def test_client_closing_with_its_own_code(server: Server) -> None:
@@ -82,7 +82,7 @@ async def test_client_closing_with_its_own_code(server: Server) -> None:
             daphne="e2e disconnect tag=custom code=4321",
         ),
     ]
-    assert_clean(server, log)
+    assert_clean(log)
 
 
 async def test_client_vanishing(server: Server) -> None:
@@ -104,7 +104,7 @@ async def test_client_vanishing(server: Server) -> None:
             daphne="e2e disconnect tag=vanish code=1006",
         ),
     ]
-    assert_clean(server, log)
+    assert_clean(log)
 
 
 async def test_half_a_handshake_then_gone(server: Server) -> None:
@@ -117,7 +117,7 @@ async def test_half_a_handshake_then_gone(server: Server) -> None:
     await drain(server)
     log = server.log_since(mark)
     assert tagged(log, "half") == []
-    assert_clean(server, log)
+    assert_clean(log)
 
 
 async def test_client_gone_while_connect_runs(server: Server) -> None:
@@ -152,7 +152,7 @@ async def test_client_gone_while_connect_runs(server: Server) -> None:
         ),
         "e2e disconnect tag=gone code=1006",
     ], log
-    assert_clean(server, log)
+    assert_clean(log)
     await assert_still_serving(server)
 
 
@@ -178,7 +178,7 @@ async def test_client_that_stops_reading_then_closes(server: Server) -> None:
     assert int(match.group(1)) == by_server(
         server, uvicorn=1000, hypercorn=1006, daphne=1000
     ), log
-    assert_clean(server, log)
+    assert_clean(log)
     await assert_still_serving(server)
 
 
@@ -202,7 +202,7 @@ async def test_client_vanishing_mid_flood_interrupts_a_view_that_yields(
         server, uvicorn=1006, hypercorn=1006, daphne=1006
     ), log
     assert 1 <= int(match.group(2)) < count
-    assert_clean(server, log)
+    assert_clean(log)
     await assert_still_serving(server)
 
 
@@ -233,5 +233,5 @@ async def test_client_vanishing_mid_flood_does_not_stop_a_view_that_never_yields
     # uvicorn writes on into the dead transport: asyncio warns for each write.
     if server.name != "uvicorn":
         assert "socket.send() raised exception." not in log
-    assert_clean(server, log)
+    assert_clean(log)
     await assert_still_serving(server)
