@@ -1,0 +1,294 @@
+"""
+The Redis group backend: pub/sub, for several processes and machines.
+
+Each process holds one pub/sub connection and subscribes a group's channel
+(``<PREFIX>:<group>``) once, whatever its number of local members; a
+broadcast is one ``PUBLISH``, whatever the number of members and processes.
+Needs the ``redis`` package (``pip install django-wsviews[redis]``),
+imported when the backend is made.
+
+Options:
+
+``URL``
+    ``redis://`` or, for TLS, ``rediss://`` (default
+    ``redis://127.0.0.1:6379/0``). Ignored with ``SENTINELS``.
+``SENTINELS``, ``SERVICE_NAME``, ``SENTINEL_KWARGS``
+    Find the master through Redis Sentinel: a list of ``(host, port)``, the
+    monitored service's name, and connection arguments for the sentinels.
+``CONNECTION_KWARGS``
+    Passed to redis-py for the server: ``password``, ``ssl_ca_certs``,
+    ``ssl_certfile``, ``socket_keepalive``, and so on. ``socket_timeout``
+    (10) and ``socket_connect_timeout`` (5) bound how long a broadcast
+    waits for a server that does not answer.
+``PREFIX``
+    Channel prefix, to share a server between projects (``"wsviews"``).
+``HEALTH_CHECK_INTERVAL``
+    Seconds of silence on the pub/sub connection before a ``PING``; with
+    no answer within as long again, the connection is dropped and remade
+    (15).
+``RECONNECT_MAX_DELAY``
+    Cap of the backoff between reconnection attempts, in seconds (10).
+``SUBSCRIBE_TIMEOUT``
+    How long a join waits for Redis to confirm a subscription (5).
+
+Failure policy: when the pub/sub connection breaks, open WebSockets stay up;
+the backend logs a warning, reconnects with backoff and re-subscribes every
+group. ``publish()`` raises
+:class:`~django_wsviews.exceptions.BroadcastError` while Redis is
+unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ..exceptions import BroadcastError
+from . import Backoff, BaseBackend, StateSignal, number_option
+
+__all__ = ["RedisBackend"]
+
+logger = logging.getLogger("django_wsviews.backends.redis")
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio
+        import redis.asyncio.retry
+        import redis.asyncio.sentinel
+        import redis.backoff
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            "The Redis group backend needs the redis package: "
+            "pip install 'django-wsviews[redis]'."
+        ) from exc
+    return redis
+
+
+class RedisBackend(BaseBackend):
+    """Publish and subscribe through Redis."""
+
+    option_names = frozenset(
+        {
+            "URL",
+            "SENTINELS",
+            "SERVICE_NAME",
+            "SENTINEL_KWARGS",
+            "CONNECTION_KWARGS",
+            "PREFIX",
+            "HEALTH_CHECK_INTERVAL",
+            "RECONNECT_MAX_DELAY",
+            "SUBSCRIBE_TIMEOUT",
+        }
+    )
+
+    def __init__(
+        self, options: Mapping[str, Any], on_message: Callable[[bytes], None]
+    ) -> None:
+        super().__init__(options, on_message)
+        self._redis = _import_redis()
+        self._prefix = str(options.get("PREFIX", "wsviews")) + ":"
+        self._health = number_option(options, "HEALTH_CHECK_INTERVAL", 15)
+        self._backoff = Backoff(
+            maximum=number_option(options, "RECONNECT_MAX_DELAY", 10)
+        )
+        self._subscribe_timeout = number_option(options, "SUBSCRIBE_TIMEOUT", 5)
+        self._sentinel: Any = None
+        self._publisher = self._client(retries=1)
+        self._subscriber = self._client(retries=0)
+        self._channels: set[bytes] = set()  # wanted
+        self._confirmed: set[bytes] = set()
+        self._pubsub: Any = None
+        self._tried = False  # a connection attempt has finished, for better or worse
+        self._signal = StateSignal()
+        self._listener: asyncio.Task[None] | None = None
+
+    def _client(self, retries: int) -> Any:
+        redis = self._redis
+        extra = self.options.get("CONNECTION_KWARGS", {})
+        if not isinstance(extra, Mapping):
+            raise ImproperlyConfigured(
+                "WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] must be a dict of "
+                f"redis-py connection arguments, not {type(extra).__name__}."
+            )
+        kwargs: dict[str, Any] = {
+            "socket_connect_timeout": 5,
+            "socket_timeout": 10,  # a hung server fails a broadcast, not hangs it
+            **extra,
+            "retry": redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), retries),
+            "decode_responses": False,
+        }
+        sentinels = self.options.get("SENTINELS")
+        if not sentinels:
+            return redis.asyncio.Redis.from_url(
+                self.options.get("URL", "redis://127.0.0.1:6379/0"), **kwargs
+            )
+        service = self.options.get("SERVICE_NAME")
+        if not service:
+            raise ImproperlyConfigured(
+                "WSVIEWS_BACKEND['OPTIONS'] has SENTINELS but no SERVICE_NAME: "
+                "add the name of the master the sentinels monitor."
+            )
+        if self._sentinel is None:
+            self._sentinel = redis.asyncio.sentinel.Sentinel(
+                [tuple(address) for address in sentinels],
+                sentinel_kwargs=self.options.get("SENTINEL_KWARGS"),
+            )
+        return self._sentinel.master_for(service, **kwargs)
+
+    def _where(self) -> str:
+        if self.options.get("SENTINELS"):
+            return f"Redis (Sentinel service {self.options.get('SERVICE_NAME')!r})"
+        parts = urlsplit(str(self.options.get("URL", "redis://127.0.0.1:6379/0")))
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return "Redis at " + urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+    def _channel(self, group: str) -> bytes:
+        return (self._prefix + group).encode()
+
+    # The interface --------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Start the pub/sub connection; wait for the first attempt, but never raise for it."""
+        if self._listener is None:
+            self._listener = asyncio.ensure_future(self._listen())
+        await self._signal.wait_until(lambda: self._tried, self._subscribe_timeout)
+
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.wait({self._listener})
+            self._listener = None
+        await self._publisher.aclose()
+        await self._subscriber.aclose()
+        if self._sentinel is not None:
+            for client in self._sentinel.sentinels:
+                await client.aclose()
+
+    async def subscribe(self, groups: Collection[str]) -> None:
+        """SUBSCRIBE the groups' channels; return once Redis confirms, or it is down."""
+        channels = {self._channel(group) for group in groups}
+        self._channels |= channels
+        if self._listener is None:
+            await self.connect()
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.subscribe(*channels)
+            except Exception as exc:  # the listener reconnects and re-subscribes
+                logger.debug("SUBSCRIBE failed (%s); the listener will retry.", exc)
+        confirmed = await self._signal.wait_until(
+            lambda: channels <= self._confirmed or self._pubsub is None,
+            self._subscribe_timeout,
+        )
+        if not confirmed:
+            logger.warning(
+                "%s did not confirm a subscription within %s s; messages may be missed "
+                "until it does.",
+                self._where(),
+                self._subscribe_timeout,
+            )
+
+    async def unsubscribe(self, groups: Collection[str]) -> None:
+        """UNSUBSCRIBE the groups' channels."""
+        channels = {self._channel(group) for group in groups}
+        self._channels -= channels
+        self._confirmed -= channels
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.unsubscribe(*channels)
+            except Exception as exc:
+                logger.debug("UNSUBSCRIBE failed (%s); the listener will resync.", exc)
+
+    async def publish(self, group: str, payload: bytes) -> None:
+        """PUBLISH ``payload``; raise BroadcastError if Redis is unreachable."""
+        try:
+            await self._publisher.publish(self._channel(group), payload)
+        except (self._redis.RedisError, OSError) as exc:
+            raise BroadcastError(
+                f"Could not broadcast to group {group!r}: {self._where()} is "
+                f"unreachable ({exc}). Open connections stay up; the backend "
+                "reconnects on its own."
+            ) from exc
+
+    # The pub/sub connection -------------------------------------------------------
+
+    async def _listen(self) -> None:
+        lost = False
+        while True:
+            delay = 0.0
+            pubsub = self._subscriber.pubsub()
+            try:
+                await pubsub.connect()
+                self._pubsub = pubsub
+                channels = list(self._channels)
+                if channels:
+                    await pubsub.subscribe(*channels)
+                self._backoff.reset()
+                if lost:
+                    logger.warning(
+                        "Reconnected to %s; re-subscribed %d groups.",
+                        self._where(),
+                        len(channels),
+                    )
+                lost = False
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = self._backoff.next()
+                log = logger.debug if lost else logger.warning
+                log(
+                    "No pub/sub connection to %s (%s); retrying in %.1f s.",
+                    self._where(),
+                    exc,
+                    delay,
+                )
+                lost = True
+            finally:
+                self._pubsub = None
+                self._confirmed.clear()
+                self._tried = True
+                self._signal.notify()
+                await _quietly(pubsub.aclose())
+            await asyncio.sleep(delay)
+
+    async def _read(self, pubsub: Any) -> None:
+        self._tried = True
+        self._signal.notify()
+        pinged = False
+        while True:
+            message = await pubsub.get_message(timeout=self._health)
+            if message is None:
+                if pinged:
+                    raise ConnectionError(f"no answer to PING in {2 * self._health} s")
+                await pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            kind = message["type"]
+            if kind == "message":
+                try:
+                    self.on_message(message["data"])
+                except Exception:
+                    logger.exception("Error handing a group message to the hub")
+                await asyncio.sleep(0)  # let the members' delivery tasks run
+            elif kind == "subscribe":
+                if message["channel"] in self._channels:
+                    self._confirmed.add(message["channel"])
+                self._signal.notify()
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.debug("Error closing a Redis connection", exc_info=True)
