@@ -99,8 +99,10 @@ class RedisBackend(BaseBackend):
         )
         self._subscribe_timeout = number_option(options, "SUBSCRIBE_TIMEOUT", 5)
         self._sentinel: Any = None
-        self._publisher = self._client(retries=1)
-        self._subscriber = self._client(retries=0)
+        # No retries: a PUBLISH whose answer is lost is not sent again (at most
+        # once); the pool reconnects a connection the server closed before use.
+        self._publisher = self._client()
+        self._subscriber = self._client()
         self._channels: set[bytes] = set()  # wanted
         self._confirmed: set[bytes] = set()
         self._pubsub: Any = None
@@ -108,7 +110,7 @@ class RedisBackend(BaseBackend):
         self._signal = StateSignal()
         self._listener: asyncio.Task[None] | None = None
 
-    def _client(self, retries: int) -> Any:
+    def _client(self) -> Any:
         redis = self._redis
         extra = self.options.get("CONNECTION_KWARGS", {})
         if not isinstance(extra, Mapping):
@@ -120,7 +122,7 @@ class RedisBackend(BaseBackend):
             "socket_connect_timeout": 5,
             "socket_timeout": 10,  # a hung server fails a broadcast, not hangs it
             **extra,
-            "retry": redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), retries),
+            "retry": redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0),
             "decode_responses": False,
         }
         sentinels = self.options.get("SENTINELS")
