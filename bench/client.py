@@ -1,5 +1,6 @@
 """
-The load generator: one process, one uvloop event loop, picows connections.
+The load generator: one process, one uvloop event loop, picows connections
+(and, for the handshake workload, a minimal client of its own, see there).
 
 The runner starts it pinned to its own core (``taskset -c 1``), one workload per
 run, and reads the single JSON object it prints on stdout. picows parses and

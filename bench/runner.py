@@ -866,7 +866,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--apps",
         help="comma-separated app keys (default: all): raw, wsviews-bare, "
-        "wsviews, channels, starlette; for HTTP: raw, django, wsviews",
+        "wsviews, channels, starlette; for HTTP: raw, django, wsviews (django "
+        "comes with wsviews); the floor (raw) always runs",
     )
     parser.add_argument(
         "--workloads",
@@ -944,6 +945,8 @@ def main(argv: list[str] | None = None) -> int:
     workloads = build_workloads(cfg)
     if cfg.apps:
         keep = {a.strip() for a in cfg.apps.split(",")}
+        if keep & {"wsviews", "wsviews-bare"}:
+            keep.add("django")  # the HTTP row's point is wsviews against Django's own
         for workload in workloads:
             # The floor always runs: every other figure is a ratio to it.
             workload.apps = [
