@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.procstat import CpuWindow
+from bench.procstat import CpuWindow, busy_cpu_seconds
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -665,7 +665,8 @@ def render_markdown(report: dict, workloads: list[Workload]) -> str:
         f"{meta['repetitions']} repetition{'s' if meta['repetitions'] != 1 else ''} · "
         f"Python {meta['python']} · uvicorn {meta['packages'].get('uvicorn')} "
         f"(`{' '.join(UVICORN_FLAGS[:6])}`) · server on core {meta['server_core']}, "
-        f"client on core {meta['client_core']} · {meta['cpu']}",
+        f"client on core {meta['client_core']} · {meta['cpu']} · machine load before "
+        f"starting: {meta['background_load_pct']:.0f}% of a core",
         "",
         "Cells: median (min-max over repetitions), then `x0.42`: the ratio to the floor "
         "(the raw ASGI app) measured in the same repetition, with its own min-max. "
@@ -926,6 +927,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return cfg
 
 
+def background_load(seconds: float = 1.0) -> float:
+    """Percent of one core the whole machine uses while the benchmark is idle."""
+    busy0, wall0 = busy_cpu_seconds(), time.perf_counter()
+    time.sleep(seconds)
+    return 100 * (busy_cpu_seconds() - busy0) / (time.perf_counter() - wall0)
+
+
 def raise_fd_limit() -> None:
     """Servers and clients inherit this: 5,000 idle connections need the room."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -966,6 +974,14 @@ def main(argv: list[str] | None = None) -> int:
         w.key: {a.key: [] for a in w.apps} for w in workloads
     }
 
+    background = background_load()
+    if background > cfg.other_limit_pct:
+        print(
+            f"warning: the machine is busy before starting ({background:.0f}% of a "
+            "core in use); figures will be noisy, see the 'other CPU %' columns",
+            file=sys.stderr,
+        )
+
     started = time.monotonic()
     for rep in range(cfg.reps):
         for workload in workloads:
@@ -981,7 +997,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
     report = {
-        "meta": metadata(cfg),
+        "meta": {**metadata(cfg), "background_load_pct": background},
         "config": {
             key: (str(value) if isinstance(value, Path) else value)
             for key, value in vars(cfg).items()
