@@ -83,8 +83,15 @@ def server_command(name: str, port: int, *extra: str) -> list[str]:
 class Server:
     """One ASGI server subprocess serving the test project."""
 
-    def __init__(self, name: str, tmp_dir: Path, *extra_args: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        tmp_dir: Path,
+        *extra_args: str,
+        settings: str = SETTINGS_MODULE,
+    ) -> None:
         self.name = name
+        self.settings = settings
         self.tmp_dir = tmp_dir
         self.extra_args = extra_args
         self.port = free_port()
@@ -98,22 +105,40 @@ class Server:
 
     # Life -------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the server and return once it answers HTTP; fail with its log if not."""
-        env = {
+    def env(self) -> dict[str, str]:
+        """Return the environment the server (and :meth:`manage`) runs with."""
+        return {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(
                 [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
             ),
-            "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+            "DJANGO_SETTINGS_MODULE": self.settings,
             "PYTHONUNBUFFERED": "1",
             "E2E_TMP_DIR": str(self.tmp_dir),
         }
+
+    def manage(self, *args: str) -> str:
+        """Run ``django-admin`` with the server's settings (bounded); return its output."""
+        result = subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            cwd=REPO_ROOT,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=STARTUP_TIMEOUT,
+            check=False,
+        )
+        output = (result.stdout + result.stderr).decode("utf-8", "replace")
+        assert result.returncode == 0, output
+        return output
+
+    def start(self) -> None:
+        """Start the server and return once it answers HTTP; fail with its log if not."""
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 server_command(self.name, self.port, *self.extra_args),
                 cwd=REPO_ROOT,
-                env=env,
+                env=self.env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -46,11 +46,16 @@ DATABASES = {
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+LOGIN_REDIRECT_URL = "/hello/"
+
+# urls.py routes EchoView in urlpatterns on purpose (a plain GET gets 426).
+SILENCED_SYSTEM_CHECKS = ["django_wsviews.E003"]
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
+        "DIRS": [Path(__file__).resolve().parent / "templates"],
         "OPTIONS": {
             "context_processors": ["django.template.context_processors.request"]
         },

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.views import LoginView
 from django.urls import path
 
 from . import views
 
 urlpatterns = [
     path("hello/", views.hello, name="hello"),
+    path("login/", LoginView.as_view(template_name="login.html"), name="login"),
     # A WebSocket view routed for HTTP too: a plain GET gets 426.
     path("ws/echo/", views.EchoView.as_view()),
 ]
 
 ws_urlpatterns = [
     path("ws/echo/", views.EchoView.as_view(), name="echo"),
+    path("ws/whoami/", views.WhoAmIView.as_view(), name="whoami"),
+    path("ws/small/", views.SmallView.as_view(), name="small"),
+    path("ws/query/", views.QueryView.as_view(), name="query"),
     path("ws/big-echo/", views.BigEchoView.as_view(), name="big-echo"),
     path("ws/json/", views.JsonEchoView.as_view(), name="json"),
     path("ws/boom/", views.BoomView.as_view(), name="boom"),

@@ -7,9 +7,11 @@ import collections
 import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.http import HttpRequest, HttpResponse
 
-from django_wsviews import JsonWebSocketView, WebSocketView
+from django_wsviews import JsonWebSocketView, LoginRequiredMixin, WebSocketView
 
 logger = logging.getLogger("e2e")
 
@@ -170,3 +172,35 @@ class ReleaseView(WebSocketView):
         await self.accept()
         _released[self.kwargs["tag"]].set()
         await self.send("released")
+
+
+class WhoAmIView(LoginRequiredMixin, WebSocketView):
+    """A login-required view that sends the user's name on connect."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.send(self.request.user.get_username())
+
+
+class SmallView(EchoView):
+    """Echo, with a message size limit below every server's own."""
+
+    max_message_size = 64 * 1024
+
+
+class QueryView(WebSocketView):
+    """Query the ``pg`` database from a plain hook and an async one, then answer."""
+
+    def connect(self) -> None:  # type: ignore[override]
+        with connections["pg"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        self.accept()
+
+    async def receive(self, message: str | bytes) -> None:
+        await sync_to_async(_select_one)()
+        await self.send(message)
+
+
+def _select_one() -> None:
+    with connections["pg"].cursor() as cursor:
+        cursor.execute("SELECT 1")
