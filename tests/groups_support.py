@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pathlib
-import queue
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -171,8 +172,6 @@ class RedisServer:
         if self.process is not None:
             self.process.kill()
             self.process.wait(10)
-            assert self.process.stdout is not None
-            self.process.stdout.close()
             self.process = None
 
     def client(self, **kwargs: Any) -> Any:
@@ -182,38 +181,137 @@ class RedisServer:
         return redis.Redis.from_url(self.url, **kwargs)
 
 
-def wait_for_line(
-    process: subprocess.Popen[str], text: str, timeout: float
-) -> list[str]:
+class Output:
     """
-    Read ``process``'s output until a line contains ``text``; return the lines read.
-
-    Fail if the process exits or ``timeout`` seconds pass first.
+    Everything a process writes to stdout, read continuously by a thread (so
+    the pipe never fills), with a way to wait for a line.
     """
-    assert process.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    stream = process.stdout
 
-    def read() -> None:
-        for line in stream:
-            lines.put(line)
-            if text in line:
-                return
-        lines.put(None)
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self.lines: list[str] = []
+        self.ended = False
+        self._condition = threading.Condition()
+        self._stream = process.stdout
+        threading.Thread(target=self._read, daemon=True).start()
 
-    threading.Thread(target=read, daemon=True).start()
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
+    def _read(self) -> None:
+        for line in self._stream:
+            with self._condition:
+                self.lines.append(line)
+                self._condition.notify_all()
+        self._stream.close()
+        with self._condition:
+            self.ended = True
+            self._condition.notify_all()
+
+    def saw(self, text: str) -> bool:
+        """Return whether a line so far contains ``text``."""
+        with self._condition:
+            return any(text in line for line in self.lines)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        """Return the first line containing ``text``; fail if the process ends or time runs out."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while True:
+                for line in self.lines:
+                    if text in line:
+                        return line
+                remaining = deadline - time.monotonic()
+                if self.ended or remaining <= 0:
+                    what = "Process exited" if self.ended else f"{timeout} s passed"
+                    pytest.fail(
+                        f"{what} before {text!r}; output:\n{''.join(self.lines)}"
+                    )
+                self._condition.wait(remaining)
+
+
+def wait_for_line(process: subprocess.Popen[str], text: str, timeout: float) -> Output:
+    """Start reading ``process``'s output; return once a line contains ``text``."""
+    output = Output(process)
+    output.wait_for(text, timeout)
+    return output
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class UvicornServer:
+    """
+    A uvicorn process serving tests.groups_asgi on a spare port, with lifespan.
+
+    With ``send_buffer``, the server listens on a socket made here with that
+    ``SO_SNDBUF`` (which its connections inherit, turning off the kernel's
+    autotuning up to megabytes) and handed over with ``--fd``.
+    """
+
+    def __init__(self, *, send_buffer: int | None = None, **env: str) -> None:
+        self.env = env
+        self.process: subprocess.Popen[str] | None = None
+        self.output: Output | None = None
+        self.listener: socket.socket | None = None
+        if send_buffer is None:
+            self.port = spare_port()
+        else:
+            self.listener = socket.socket()
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+            self.listener.bind(("127.0.0.1", 0))
+            self.listener.listen(2048)
+            self.port = int(self.listener.getsockname()[1])
+
+    def url(self, path: str) -> str:
+        """Return the ws:// URL of ``path`` on this server."""
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> None:
+        """Start the server; return once its lifespan startup is complete."""
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.groups_asgi:application",
+                *self._where(),
+                "--lifespan",
+                "on",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "DJANGO_SETTINGS_MODULE": "tests.groups_settings",
+                **self.env,
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            pass_fds=() if self.listener is None else (self.listener.fileno(),),
+        )
+        self.output = Output(self.process)
+        self.output.wait_for("Application startup complete", 30)
+        self.output.wait_for("Uvicorn running on", 30)
+
+    def _where(self) -> list[str]:
+        if self.listener is None:
+            return ["--host", "127.0.0.1", "--port", str(self.port)]
+        return ["--fd", str(self.listener.fileno())]
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM: a graceful shutdown) and wait for it."""
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        if self.process is None:
+            return
+        self.process.terminate()
         try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            pytest.fail(f"No {text!r} within {timeout} s; output: {''.join(seen)}")
-        if line is None:
-            pytest.fail(f"Process exited before {text!r}; output: {''.join(seen)}")
-        seen.append(line)
-        if text in line:
-            return seen
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
 
 
 class LogEvent(logging.Handler):
