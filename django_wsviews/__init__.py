@@ -6,6 +6,7 @@ from .envelope import GroupMessage
 from .exceptions import (
     BroadcastError,
     ConnectionClosed,
+    HandshakeRejected,
     HandshakeTimeout,
     InvalidState,
     WebSocketError,
@@ -18,8 +19,10 @@ from .groups import (
     close_user_sockets,
     send_to_user,
 )
+from .mixins import LoginRequiredMixin, PermissionRequiredMixin, UserPassesTestMixin
 from .routing import ws_resolve, ws_reverse
 from .status import CloseCode
+from .tokens import TokenAuthMixin, make_token
 from .views import JsonWebSocketView, State, WebSocketView
 
 __version__ = "0.1.0.dev0"
@@ -29,10 +32,15 @@ __all__ = [
     "CloseCode",
     "ConnectionClosed",
     "GroupMessage",
+    "HandshakeRejected",
     "HandshakeTimeout",
     "InvalidState",
     "JsonWebSocketView",
+    "LoginRequiredMixin",
+    "PermissionRequiredMixin",
     "State",
+    "TokenAuthMixin",
+    "UserPassesTestMixin",
     "WebSocketError",
     "WebSocketView",
     "abroadcast",
@@ -40,6 +48,7 @@ __all__ = [
     "asend_to_user",
     "broadcast",
     "close_user_sockets",
+    "make_token",
     "send_to_user",
     "ws_resolve",
     "ws_reverse",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import django
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import setting_changed
 from django.http import HttpResponseNotFound
 from django.urls import Resolver404, set_script_prefix
@@ -35,7 +35,7 @@ from django.utils.log import log_response
 from . import conf, groups
 from .db import close_connections
 from .handshake import HandshakeHandler, Proceed
-from .request import WebSocketRequest
+from .request import WebSocketRequest, get_script_prefix
 from .responses import deny, response_headers
 from .routing import get_ws_resolver
 from .status import CloseCode
@@ -121,6 +121,11 @@ class WebSocketMiddleware:
         try:
             request = WebSocketRequest(scope)
             match = get_ws_resolver().resolve(request.path_info)
+        except UnicodeDecodeError:
+            # A query string that is not UTF-8: Django answers 400 for HTTP too.
+            logger.warning("Bad request (query string not UTF-8): %s", scope.get("path"))
+            await deny(scope, send, 400)
+            return
         except Resolver404:
             log_response(
                 "Not Found: %s",

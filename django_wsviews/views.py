@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import enum
 import json
 import logging
+import sys
 import threading
 import types
 import uuid
@@ -35,17 +37,17 @@ from asgiref.sync import (
     sync_to_async,
 )
 from django.core.signals import got_request_exception
-from . import conf, sessions
-from .db import run_in_thread
-from .limits import Rate, TokenBucket, message_size_exceeds, parse_rate
-from .origins import origin_allowed
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
+from . import conf, sessions
+from .db import run_in_thread
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed, InvalidState
 from .groups import user_group_for, validate_group_name
+from .limits import Rate, TokenBucket, message_size_exceeds, parse_rate
 from .membership import Membership
+from .origins import origin_allowed
 from .request import WebSocketRequest
 from .responses import deny, upgrade_required
 from .status import CloseCode, close_code_for_restricted_server
@@ -72,6 +74,9 @@ HOOKS = (
 # suspended (to notice a disconnect); past it, the server's own buffer and
 # backpressure apply.
 READ_AHEAD = 32
+
+# send() gives the event loop a turn once every this many sends.
+YIELD_EVERY = 64
 
 # Codes a server may send in a close frame (RFC 6455 7.4.1 and 7.4.2).
 _RESERVED_CLOSE_CODES = frozenset({1004, 1005, 1006, 1015})
@@ -137,8 +142,8 @@ class WebSocketView:
     :meth:`close` and the rest without ``await``).
     """
 
-    #: Subprotocols this view speaks, in order of preference; the first one
-    #: the client offers that is listed here is accepted.
+    #: Subprotocols this view speaks. The client's list is taken in the
+    #: client's order: the first one it offers that is listed here is accepted.
     subprotocols: ClassVar[Sequence[str]] = ()
 
     #: Whether a browser handshake's ``Origin`` is checked; ``None`` follows
@@ -183,12 +188,11 @@ class WebSocketView:
     _membership: Membership | None = None
     _connection_id: str | None = None
 
-
     # Set by as_view(): which hooks are plain functions.
     _sync_hooks: ClassVar[frozenset[str]] = frozenset()
 
     request: WebSocketRequest
-    scope: dict[str, Any]
+    scope: Any
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
 
@@ -276,6 +280,7 @@ class WebSocketView:
         # delivery) even from inside a sync hook's async_to_sync().
         self._context = contextvars.copy_context()
         self._reader: asyncio.Future[Any] | None = None
+        self._sends = 0
         self._idle_timer: asyncio.TimerHandle | None = None
         self._session_user_id: Any = _UNKNOWN
         self._session_watch: asyncio.Task[None] | None = None
@@ -536,7 +541,8 @@ class WebSocketView:
         if self._state is State.CLOSED:
             return
         self._state = State.CLOSED
-        try:
+        # OSError: the client left before the answer; refused either way.
+        with contextlib.suppress(OSError):
             await deny(
                 self.scope,
                 self._send,
@@ -544,8 +550,6 @@ class WebSocketView:
                 [(_to_bytes(k), _to_bytes(v)) for k, v in headers or ()],
                 body,
             )
-        except OSError:
-            pass  # the client left before the answer; refused either way
 
     def send(self, message: str | bytes) -> Awaitable[None]:
         """
@@ -583,6 +587,13 @@ class WebSocketView:
             )
             return
         await self._send_event(event)
+        self._sends += 1
+        if not self._sends % YIELD_EVERY:
+            # Servers' sends rarely suspend, so a hook that sends in a loop
+            # would never give the event loop a turn: other connections would
+            # starve and a vanished client would go unnoticed. One turn every
+            # so many sends lets both happen.
+            await asyncio.sleep(0)
 
     def close(
         self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = ""
@@ -610,10 +621,9 @@ class WebSocketView:
         event: dict[str, Any] = {"type": "websocket.close", "code": int(code)}
         if reason:
             event["reason"] = reason
-        try:
+        # ConnectionClosed: the client went first; closed either way.
+        with contextlib.suppress(ConnectionClosed):
             await self._send_event(event)
-        except ConnectionClosed:
-            pass  # the client went first; closed either way
 
     # Groups -----------------------------------------------------------------
 
@@ -741,8 +751,9 @@ class WebSocketView:
     async def _send_event(self, event: dict[str, Any]) -> None:
         try:
             await self._send(event)  # type: ignore[arg-type]
-        except OSError as exc:
-            # ASGI servers raise an OSError subclass once the client is gone.
+        except Exception as exc:
+            if not isinstance(exc, _client_gone_errors()):
+                raise
             self._state = State.CLOSED
             raise ConnectionClosed(self._close_code) from exc
 
@@ -1020,6 +1031,18 @@ class JsonWebSocketView(WebSocketView):
     def encode_json(self, content: Any) -> str:
         """Return ``content`` as JSON text."""
         return json.dumps(content)
+
+
+def _client_gone_errors() -> tuple[type[BaseException], ...]:
+    """
+    Return the exceptions a server's send() raises once the client is gone.
+
+    ASGI asks for an OSError subclass (uvicorn, hypercorn); daphne raises
+    autobahn's Disconnected instead. Only consulted when a send fails.
+    """
+    autobahn = sys.modules.get("autobahn.exception")
+    disconnected = getattr(autobahn, "Disconnected", None)
+    return (OSError,) if disconnected is None else (OSError, disconnected)
 
 
 def _to_bytes(value: str | bytes) -> bytes:

@@ -319,14 +319,6 @@ def test_build_absolute_uri_keeps_script_prefix() -> None:
 # The request inside the ASGI application ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: django_wsviews/asgi.py _serve() lets the UnicodeDecodeError of "
-        "WebSocketRequest(scope) fall into its generic `except Exception` and "
-        "refuses with 500; Django's ASGIHandler.create_request() answers 400"
-    ),
-)
 async def test_non_utf8_query_string_refused_with_400() -> None:
     """A raw non-UTF-8 byte in query_string refuses the handshake with 400, as Django's ASGI handler does."""
     import asyncio

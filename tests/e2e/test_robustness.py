@@ -169,15 +169,14 @@ async def test_client_that_stops_reading_then_closes(server: Server) -> None:
     assert ws.close_code == 1006
     await drain(server)
     log = server.log_since(mark)
-    # Whether the view got to the end of the flood first depends on how much
-    # the server buffers; it ends either way.
+    # How far the view got, and whether the server read the client's close
+    # frame (1000) before the connection dropped (1006), depends on timing and
+    # on how much the server buffers; the view ends either way.
     lines = [line for line in tagged(log, "lazy") if "disconnect" in line]
     assert len(lines) == 1, log
     match = re.fullmatch(r"e2e disconnect tag=lazy code=(\d+) sent=(\d+)", lines[0])
     assert match is not None, lines
-    assert int(match.group(1)) == by_server(
-        server, uvicorn=1000, hypercorn=1006, daphne=1000
-    ), log
+    assert int(match.group(1)) in (1000, 1006), log
     assert_clean(log)
     await assert_still_serving(server)
 
@@ -206,13 +205,13 @@ async def test_client_vanishing_mid_flood_interrupts_a_view_that_yields(
     await assert_still_serving(server)
 
 
-async def test_client_vanishing_mid_flood_does_not_stop_a_view_that_never_yields(
+async def test_client_vanishing_mid_flood_interrupts_a_view_that_never_yields(
     server: Server,
 ) -> None:
-    """Known limitation: a view sending in a loop that never suspends is not stopped when the client leaves."""
-    # No server raises on a send to a gone client (uvicorn and hypercorn drop
-    # it, daphne buffers it) and such sends do not suspend, so the library
-    # does not read the disconnect until the loop ends: every send "succeeds".
+    """A view sending in a loop that never suspends is still stopped when the client leaves."""
+    # No server raises on the first sends to a gone client and such sends do
+    # not suspend; send() gives the loop a turn every YIELD_EVERY sends, so
+    # the disconnect is read and the hook cancelled.
     mark = server.mark()
     count, size = 2000, 1024
     async with ws_connect(server, "/ws/flood/greedy/") as ws:
@@ -221,17 +220,11 @@ async def test_client_vanishing_mid_flood_does_not_stop_a_view_that_never_yields
         ws.transport.abort()
     await drain(server)
     log = server.log_since(mark)
-    assert tagged(log, "greedy") == [
-        f"e2e flood finished tag=greedy sent={count}",
-        by_server(
-            server,
-            uvicorn=f"e2e disconnect tag=greedy code=1005 sent={count}",
-            hypercorn=f"e2e disconnect tag=greedy code=1006 sent={count}",
-            daphne=f"e2e disconnect tag=greedy code=1006 sent={count}",
-        ),
-    ], log
-    # uvicorn writes on into the dead transport: asyncio warns for each write.
-    if server.name != "uvicorn":
-        assert "socket.send() raised exception." not in log
+    lines = tagged(log, "greedy")
+    assert len(lines) == 1, log  # no "flood finished": the hook was cancelled
+    match = re.fullmatch(r"e2e disconnect tag=greedy code=(\d+) sent=(\d+)", lines[0])
+    assert match is not None, lines
+    assert int(match.group(1)) in (1005, 1006), log
+    assert 1 <= int(match.group(2)) < count
     assert_clean(log)
     await assert_still_serving(server)
