@@ -318,6 +318,18 @@ class TestDisconnect:
         assert sent == []
 
 
+    async def test_client_leaving_stops_a_greedy_sender(
+        self, client_ws: WebSocketClient
+    ) -> None:
+        """A hook sending in a loop gives the loop turns, so a client leaving stops it."""
+        ws = await client_ws.connect("/ws/greedy/")
+        await ws.send("go")
+        assert await ws.receive() == "x"
+        await ws.close()
+        [sent] = views.events["greedy"]
+        assert 1 <= sent < 100_000
+
+
 class TestSyncHooks:
     async def test_sync_hooks_work(self, client_ws: WebSocketClient) -> None:
         """Plain-def hooks run, and send()/accept()/close() work from them."""

@@ -350,3 +350,16 @@ class RecheckEachMessageView(EchoView):
 
 class RecheckPeriodicallyView(EchoView):
     session_recheck_interval = 0.02
+
+
+class GreedyView(WebSocketView):
+    """Send many frames in a loop that never suspends by itself."""
+
+    async def receive(self, message: str | bytes) -> None:
+        sent = 0
+        try:
+            for _ in range(100_000):
+                await self.send("x")
+                sent += 1
+        finally:
+            record("greedy", sent)
