@@ -688,6 +688,12 @@ class WebSocketView:
         broadcasts. Messages come one at a time, in order, from the
         connection's delivery task (concurrently with ``receive()``); an
         exception goes to handle_exception().
+
+        Messages wait in a queue of at most ``WSVIEWS_SEND_QUEUE_SIZE`` (100).
+        When it is full, the client being too slow, ``WSVIEWS_SEND_QUEUE_OVERFLOW``
+        applies: by default the connection is closed with 1013 (try again
+        later) and a warning logged; ``"drop_oldest"`` and ``"drop_newest"``
+        drop messages instead. Other connections are never delayed.
         """
         await self.send(message.data)
 

@@ -168,9 +168,7 @@ def test_missing_redis_package(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in sys.modules if n == "redis" or n.startswith("redis.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "redis", None)
-    with pytest.raises(
-        ImproperlyConfigured, match=r"pip install 'django-wsviews\[redis\]'"
-    ):
+    with pytest.raises(ImportError, match=r"pip install 'django-wsviews\[redis\]'"):
         RedisBackend({}, lambda payload: None)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
+import importlib
 import logging
 import threading
 import uuid
@@ -455,3 +456,24 @@ async def test_close_user_sockets_checks_code(
     """A code a server may not send, or an over-long reason, raises ValueError at once."""
     with pytest.raises(ValueError, match=match):
         await aclose_user_sockets(1, code, reason)
+
+
+@pytest.mark.parametrize(
+    "module_name",
+    [
+        "django_wsviews.backends",
+        "django_wsviews.backends.memory",
+        "django_wsviews.backends.postgres",
+        "django_wsviews.backends.redis",
+        "django_wsviews.envelope",
+        "django_wsviews.groups",
+        "django_wsviews.hub",
+        "django_wsviews.membership",
+    ],
+)
+def test_group_modules_all(module_name: str) -> None:
+    """Every name the group modules list in __all__ exists, and each has a docstring."""
+    module = importlib.import_module(module_name)
+    assert module.__doc__
+    assert module.__all__
+    assert [name for name in module.__all__ if not hasattr(module, name)] == []

@@ -73,7 +73,7 @@ def _import_psycopg() -> Any:
         import psycopg
         import psycopg.sql
     except ImportError as exc:
-        raise ImproperlyConfigured(
+        raise ImportError(
             "The PostgreSQL group backend needs psycopg 3: "
             "pip install 'django-wsviews[postgres]'."
         ) from exc

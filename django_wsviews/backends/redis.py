@@ -63,7 +63,7 @@ def _import_redis() -> Any:
         import redis.asyncio.sentinel
         import redis.backoff
     except ImportError as exc:
-        raise ImproperlyConfigured(
+        raise ImportError(
             "The Redis group backend needs the redis package: "
             "pip install 'django-wsviews[redis]'."
         ) from exc
