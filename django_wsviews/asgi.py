@@ -123,7 +123,9 @@ class WebSocketMiddleware:
             match = get_ws_resolver().resolve(request.path_info)
         except UnicodeDecodeError:
             # A query string that is not UTF-8: Django answers 400 for HTTP too.
-            logger.warning("Bad request (query string not UTF-8): %s", scope.get("path"))
+            logger.warning(
+                "Bad request (query string not UTF-8): %s", scope.get("path")
+            )
             await deny(scope, send, 400)
             return
         except Resolver404:

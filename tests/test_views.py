@@ -317,7 +317,6 @@ class TestDisconnect:
         await asyncio.wait_for(client_ws.application(scope, receive, send), 5)
         assert sent == []
 
-
     async def test_client_leaving_stops_a_greedy_sender(
         self, client_ws: WebSocketClient
     ) -> None:
