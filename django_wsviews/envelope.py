@@ -49,7 +49,9 @@ class GroupMessage:
     group: str
     data: str | bytes
     sender: str | None = None
-    meta: Mapping[str, Any] = field(default=_EMPTY)
+    # A factory, not a default: dataclasses refuse an unhashable default, and
+    # mappingproxy is only hashable from Python 3.12.
+    meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     def json(self) -> Any:
         """Decode ``data`` as JSON; raise ValueError if it is not JSON text."""
