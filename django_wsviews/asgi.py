@@ -30,6 +30,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import setting_changed
 from django.http import HttpResponseNotFound
 from django.urls import Resolver404, set_script_prefix
+from django.urls import get_script_prefix as current_script_prefix
 from django.utils.log import log_response
 
 from . import conf, groups
@@ -104,30 +105,42 @@ class WebSocketMiddleware:
         try:
             async with context:
                 try:
-                    await self._serve(scope, receive, send, task)
+                    view = await self._handshake(scope, receive, send)
+                    if view is not None:
+                        self._connections[task] = view
+                        await view.dispatch()
                 finally:
                     await _close_thread_connections(context)
         finally:
             del self._connections[task]
 
-    async def _serve(
-        self,
-        scope: Any,
-        receive: ASGIReceiveCallable,
-        send: ASGISendCallable,
-        task: asyncio.Task[Any],
-    ) -> None:
-        set_script_prefix(get_script_prefix(scope))
+    async def _handshake(
+        self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> WebSocketView | None:
+        """
+        Route the handshake and run it through the middleware.
+
+        Return the view to serve the connection, or None once the handshake
+        has been refused. (A function of its own, so that nothing it made
+        along the way stays referenced while the connection lives.)
+        """
+        prefix = get_script_prefix(scope)
+        if (
+            prefix if prefix.endswith("/") else prefix + "/"
+        ) != current_script_prefix():
+            set_script_prefix(prefix)
         try:
             request = WebSocketRequest(scope)
-            match = get_ws_resolver().resolve(request.path_info)
+            match = get_ws_resolver(conf.settings.ROOT_URLCONF).resolve(
+                request.path_info
+            )
         except UnicodeDecodeError:
             # A query string that is not UTF-8: Django answers 400 for HTTP too.
             logger.warning(
                 "Bad request (query string not UTF-8): %s", scope.get("path")
             )
             await deny(scope, send, 400)
-            return
+            return None
         except Resolver404:
             log_response(
                 "Not Found: %s",
@@ -142,11 +155,11 @@ class WebSocketMiddleware:
                 [(b"content-type", b"text/plain; charset=utf-8")],
                 b"Not Found\n",
             )
-            return
+            return None
         except Exception:
             logger.exception("Error routing WebSocket %s", scope.get("path"))
             await deny(scope, send, 500)
-            return
+            return None
         view_class = getattr(match.func, "view_class", None)
         if not (isinstance(view_class, type) and issubclass(view_class, WebSocketView)):
             logger.error(
@@ -156,20 +169,20 @@ class WebSocketMiddleware:
                 request.path,
             )
             await deny(scope, send, 500)
-            return
+            return None
         view = view_class(**match.func.view_initkwargs)  # type: ignore[attr-defined]
         view.setup(request, receive, send, *match.args, **match.kwargs)
         request.resolver_match = match
         request._wsviews_view = view  # type: ignore[attr-defined]
-        self._connections[task] = view
 
         response = await self.handler.handshake(request)
+        del request._wsviews_view  # type: ignore[attr-defined]
         if not isinstance(response, Proceed):
             body = b"" if response.streaming else response.content  # type: ignore[attr-defined]
             await view.reject(response.status_code, response_headers(response), body)
-            return
+            return None
         view.accept_headers = self.handler.accept_headers(response)
-        await view.dispatch()
+        return view
 
     # Lifespan ---------------------------------------------------------------
 

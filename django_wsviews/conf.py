@@ -1,8 +1,10 @@
 """
 The settings django-wsviews reads, each looked up lazily on access.
 
-Reading through one object (``conf.settings.X``) rather than caching values at
-import time keeps ``override_settings`` working in tests.
+Reading through one object (``conf.settings.X``) rather than copying values at
+import time keeps ``override_settings`` working in tests. Values read are
+remembered (handshakes read several, and Django's settings object is slow to
+ask) and forgotten whenever a setting changes (``setting_changed``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 __all__ = ["OVERFLOW_POLICIES", "settings"]
 
@@ -18,11 +21,50 @@ __all__ = ["OVERFLOW_POLICIES", "settings"]
 OVERFLOW_POLICIES = ("close", "drop_oldest", "drop_newest")
 
 
+#: Django middleware that do no I/O when they handle a handshake: they only
+#: read headers and cookies, and leave the session, the user and messages lazy.
+DEFAULT_INLINE_MIDDLEWARE = frozenset(
+    {
+        "django.middleware.security.SecurityMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "django.middleware.locale.LocaleMiddleware",
+        "django.middleware.gzip.GZipMiddleware",
+        "django.middleware.http.ConditionalGetMiddleware",
+    }
+)
+
+
 class Settings:
     """Accessors for the ``WSVIEWS_*`` settings with their defaults."""
 
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+
     def _get(self, name: str, default: Any) -> Any:
-        return getattr(django_settings, name, default)
+        try:
+            return self._values[name]
+        except KeyError:
+            value = self._values[name] = getattr(django_settings, name, default)
+            return value
+
+    def clear(self) -> None:
+        """Forget the values read so far."""
+        self._values.clear()
+
+    @property
+    def ROOT_URLCONF(self) -> str:
+        """
+        Django's ``ROOT_URLCONF``, read anew each time.
+
+        Not remembered: pytest-django's ``urls`` marker assigns it without
+        sending ``setting_changed``.
+        """
+        return str(django_settings.ROOT_URLCONF)
 
     @property
     def WSVIEWS_SHUTDOWN_TIMEOUT(self) -> float:
@@ -36,6 +78,17 @@ class Settings:
         if middleware is None:
             middleware = django_settings.MIDDLEWARE
         return list(middleware)
+
+    @property
+    def WSVIEWS_INLINE_MIDDLEWARE(self) -> frozenset[str]:
+        """
+        Middleware known to do no I/O on a handshake: a chain of only these runs on the event loop.
+
+        By default Django's own middleware whose handshake work is pure (the
+        session and user stay lazy); add your own pure middleware to the list.
+        """
+        paths = self._get("WSVIEWS_INLINE_MIDDLEWARE", None)
+        return DEFAULT_INLINE_MIDDLEWARE if paths is None else frozenset(paths)
 
     @property
     def WSVIEWS_CHECK_ORIGIN(self) -> bool:
@@ -115,3 +168,10 @@ class Settings:
 
 
 settings = Settings()
+
+
+def _setting_changed(**kwargs: Any) -> None:
+    settings.clear()
+
+
+setting_changed.connect(_setting_changed, dispatch_uid="django_wsviews.conf")

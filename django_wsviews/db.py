@@ -23,6 +23,7 @@ __all__ = [
     "close_old_connections",
     "hygiene",
     "run_in_thread",
+    "run_sync",
     "run_with_hygiene",
 ]
 
@@ -58,3 +59,21 @@ def run_with_hygiene(func: Callable[..., _T], *args: Any) -> _T:
 #: Await ``run_in_thread(func, *args)`` to run a plain function in the current
 #: connection's worker thread, with :func:`run_with_hygiene`.
 run_in_thread = sync_to_async(run_with_hygiene, thread_sensitive=True)
+
+
+_run_pooled = sync_to_async(run_with_hygiene, thread_sensitive=False)
+
+
+async def run_sync(func: Callable[..., _T], *args: Any) -> _T:
+    """
+    Run one short plain-function call that belongs to no hook (sync code).
+
+    For the handshake's middleware chain, access checks and session checks:
+    in a server, on a thread of the event loop's pool, so that no thread is
+    started (and none kept) per connection. Under the test client, in
+    Django's thread-sensitive mode instead, so that a test's transaction is
+    visible, as for Django's own test client.
+    """
+    if hygiene.get():
+        return await _run_pooled(func, *args)
+    return await run_in_thread(func, *args)

@@ -4,10 +4,15 @@ The handshake as a Django request: through the project's middleware.
 A WebSocket handshake is an HTTP GET, so it runs through
 ``WSVIEWS_MIDDLEWARE`` (``MIDDLEWARE`` by default) like any request:
 sessions, authentication, locale and custom middleware all apply to
-``view.request``. The chain is built in synchronous mode and run in one
-worker-thread hop per handshake (Django's default middleware are all
-sync-capable), rather than one hop per middleware method; with no middleware
-it runs inline, with no thread at all.
+``view.request``. The chain is built in synchronous mode and paid for once:
+
+- When every middleware is one known to do no I/O on a handshake
+  (``WSVIEWS_INLINE_MIDDLEWARE``: by default Django's own, which leave the
+  session and the user lazy), the chain runs on the event loop, with no
+  thread at all. Django's async-safety guard still stands: a middleware that
+  touched the database there would fail the handshake with 500, loudly.
+- Otherwise it runs in one worker-thread call per handshake, on a pooled
+  thread, rather than one thread hop per middleware method.
 
 At its centre, in place of the view, the handshake checks the ``Host``
 (``ALLOWED_HOSTS``) and the ``Origin``, then runs the view middleware
@@ -22,7 +27,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.base import BaseHandler
@@ -33,6 +37,7 @@ from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
 from . import conf
+from .db import run_sync
 from .responses import response_headers
 
 if TYPE_CHECKING:
@@ -54,6 +59,9 @@ class Proceed(HttpResponse):
     """The response the chain returns when the handshake may go on to the view."""
 
     status_code = 101
+
+
+_PROCEED = Proceed()
 
 
 class HandshakeHandler(BaseHandler):
@@ -95,10 +103,17 @@ class HandshakeHandler(BaseHandler):
                 )
             handler = convert_exception_to_response(instance)
             handler_is_async = is_async_only
+        self._middleware = bool(paths)
         self._middleware_chain = self.adapt_method_mode(
             False, handler, handler_is_async
         )
-        self.inline = not paths
+        inline_safe = conf.settings.WSVIEWS_INLINE_MIDDLEWARE
+        self.inline = (
+            all(path in inline_safe for path in paths)
+            # These make the session middleware read or write the session store.
+            and not getattr(settings, "CSRF_USE_SESSIONS", False)
+            and not getattr(settings, "SESSION_SAVE_EVERY_REQUEST", False)
+        )
 
     async def handshake(self, request: WebSocketRequest) -> HttpResponseBase:
         """
@@ -110,13 +125,11 @@ class HandshakeHandler(BaseHandler):
         """
         if self.inline:
             return self._run_chain(request)
-        # A context of its own, so that the worker thread lives only for the
-        # handshake, not for the whole connection.
-        async with ThreadSensitiveContext():
-            return await sync_to_async(self._run_chain)(request)
+        return await run_sync(self._run_chain, request)
 
     def _run_chain(self, request: WebSocketRequest) -> HttpResponseBase:
-        set_urlconf(settings.ROOT_URLCONF)
+        if self._middleware:
+            set_urlconf(conf.settings.ROOT_URLCONF)
         response = cast(HttpResponseBase, self._middleware_chain(request))
         if response.status_code >= 400:
             log_response(
@@ -147,11 +160,14 @@ class HandshakeHandler(BaseHandler):
             response = process_view(request, match.func, match.args, match.kwargs)
             if response is not None:
                 return cast(HttpResponseBase, response)
-        return Proceed()
+        # With no middleware to add headers to it, one shared answer will do.
+        return Proceed() if self._middleware else _PROCEED
 
     @staticmethod
     def accept_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
         """Return the headers middleware added that belong on ``websocket.accept``."""
+        if response is _PROCEED:
+            return []
         return [
             (name, value)
             for name, value in response_headers(response)

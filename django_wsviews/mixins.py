@@ -6,8 +6,8 @@ Put the mixin first::
     class InboxView(LoginRequiredMixin, WebSocketView): ...
 
 The check runs before ``connect()``, so overriding ``connect()`` cannot skip
-it. It runs in a worker thread of its own (the user and permissions are loaded
-there, as sync code), which ends with the check. A refused handshake is
+it. It runs in a worker thread (the user and permissions are loaded there, as sync code),
+taken from a pool for the check alone. A refused handshake is
 answered with 403 by default. Browsers only report 1006 for a refused
 handshake, so a view whose page must tell "log in" from "forbidden" sets
 ``close_on_denial = True``: the socket is accepted, then closed with 4401
@@ -19,10 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from asgiref.sync import ThreadSensitiveContext
 from django.core.exceptions import ImproperlyConfigured
 
-from .db import run_in_thread
+from .db import run_sync
 from .status import CloseCode
 from .views import WebSocketView
 
@@ -64,8 +63,7 @@ class AccessMixin(_Base):
     async def dispatch(self) -> None:
         """Check access, then serve the connection or refuse it."""
         try:
-            async with ThreadSensitiveContext():
-                allowed, authenticated = await run_in_thread(self._check)
+            allowed, authenticated = await run_sync(self._check)
         except Exception as exc:
             await self._exception(exc)
             return

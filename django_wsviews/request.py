@@ -43,6 +43,19 @@ class WebSocketRequest(ASGIRequest):
         super().__init__({**scope, "method": "GET"}, io.BytesIO())
         self.scope = scope
 
+    def get_host(self) -> str:
+        """
+        Return the host, validated against ``ALLOWED_HOSTS`` (as Django's does).
+
+        Remembered after the first call: the handshake's middleware and the
+        origin check each ask, and a handshake's headers do not change.
+        """
+        try:
+            return self._validated_host
+        except AttributeError:
+            self._validated_host: str = super().get_host()
+            return self._validated_host
+
     def _get_scheme(self) -> str:
         # Daphne leaves "scheme" out; HttpRequest's own default is "http".
         return _HTTP_SCHEME.get(self.scope.get("scheme") or "http", "http")

@@ -28,10 +28,10 @@ import threading
 import types
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import (
-    ThreadSensitiveContext,
     async_to_sync,
     iscoroutinefunction,
     sync_to_async,
@@ -41,7 +41,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
 from . import conf, sessions
-from .db import run_in_thread
+from .db import run_in_thread, run_sync
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed, InvalidState
 from .groups import user_group_for, validate_group_name
@@ -280,6 +280,8 @@ class WebSocketView:
         # delivery) even from inside a sync hook's async_to_sync().
         self._context = contextvars.copy_context()
         self._reader: asyncio.Future[Any] | None = None
+        # Messages read ahead while a hook was suspended; made when first needed.
+        self._pending: collections.deque[Any] | None = None
         self._sends = 0
         self._idle_timer: asyncio.TimerHandle | None = None
         self._session_user_id: Any = _UNKNOWN
@@ -424,16 +426,11 @@ class WebSocketView:
         key = sessions.session_key(self.request)
         if key is None:
             return True
-        async with ThreadSensitiveContext():
-            if self._session_user_id is _UNKNOWN:
-                self._session_user_id = await run_in_thread(
-                    sessions.session_user_id, key
-                )
-            return bool(
-                await run_in_thread(
-                    sessions.session_still_valid, key, self._session_user_id
-                )
-            )
+        if self._session_user_id is _UNKNOWN:
+            self._session_user_id = await run_sync(sessions.session_user_id, key)
+        return bool(
+            await run_sync(sessions.session_still_valid, key, self._session_user_id)
+        )
 
     async def session_expired(self) -> None:
         """Handle a session that has ended; the default closes with 4401."""
@@ -586,7 +583,14 @@ class WebSocketView:
                 self.request.path,
             )
             return
-        await self._send_event(event)
+        # _send_event(), inlined: this is the per-message path.
+        try:
+            await self._send(event)  # type: ignore[arg-type]
+        except Exception as exc:
+            if not isinstance(exc, _client_gone_errors()):
+                raise
+            self._state = State.CLOSED
+            raise ConnectionClosed(self._close_code) from exc
         self._sends += 1
         if not self._sends % YIELD_EVERY:
             # Servers' sends rarely suspend, so a hook that sends in a loop
@@ -842,9 +846,16 @@ class WebSocketView:
             await self._guarded("disconnect", self._close_code)
 
     async def _serve(self) -> None:
+        """Read messages and run the message hook on each, in order, until closed."""
         receive = self._receive
-        pending: collections.deque[Any] = collections.deque()
+        path = self.request.path
+        # Everything decided once per connection, nothing per message.
+        if "receive" in self._sync_hooks:
+            receive_hook: Callable[[Any], Any] = partial(run_in_thread, self.receive)
+        else:
+            receive_hook = self.receive
         size_limit = self.get_max_message_size()
+        quick_size_limit = -1 if size_limit is None else size_limit // 4
         rate = self.get_rate_limit()
         loop_time = self._loop_time = asyncio.get_running_loop().time
         bucket = None if rate is None else TokenBucket(rate, loop_time())
@@ -856,39 +867,59 @@ class WebSocketView:
             self._session_watch = asyncio.ensure_future(
                 self._watch_session(self.session_recheck_interval)
             )
+        checked = bucket is not None or recheck_every_message
         while self._state is State.OPEN:
-            if pending:
-                message = pending.popleft()
+            if self._pending:
+                message = self._pending.popleft()
             elif self._reader is not None:
                 reader, self._reader = self._reader, None
                 message = await reader
             else:
                 message = await receive()
-            kind = message["type"]
-            if kind == "websocket.receive":
-                text = message.get("text")
-                data = text if text is not None else message.get("bytes")
+            if message["type"] != "websocket.receive":
+                if message["type"] == "websocket.disconnect":
+                    if self._state is State.OPEN:
+                        self._close_code = message.get("code", CloseCode.NO_STATUS_RCVD)
+                    self._state = State.CLOSED
+                continue
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes")
                 if data is None:
                     data = ""  # a server that sends neither key: an empty frame
-                if self._idle_timer is not None:
-                    self._last_activity = loop_time()
-                if size_limit is not None and message_size_exceeds(data, size_limit):
-                    logger.warning(
-                        "Message over %d bytes on WebSocket %s; closing.",
-                        size_limit,
-                        self.request.path,
-                    )
-                    await self.close(CloseCode.MESSAGE_TOO_BIG, "Message too big.")
-                elif bucket is not None and not bucket.take(loop_time()):
+            if self._idle_timer is not None:
+                self._last_activity = loop_time()
+            # Only a message over a quarter of the limit can be over it (text
+            # is at most 4 bytes a character): only those are measured.
+            if 0 <= quick_size_limit < len(data) and message_size_exceeds(
+                data, size_limit or 0
+            ):
+                logger.warning(
+                    "Message over %d bytes on WebSocket %s; closing.", size_limit, path
+                )
+                await self.close(CloseCode.MESSAGE_TOO_BIG, "Message too big.")
+                continue
+            if checked:
+                if bucket is not None and not bucket.take(loop_time()):
                     await self._guarded("rate_limit_exceeded", data)
-                elif recheck_every_message and not await self._session_checked():
-                    pass
-                else:
-                    await self._handle(data, pending)
-            elif kind == "websocket.disconnect":
-                if self._state is State.OPEN:
-                    self._close_code = message.get("code", CloseCode.NO_STATUS_RCVD)
-                self._state = State.CLOSED
+                    continue
+                if recheck_every_message and not await self._session_checked():
+                    continue
+            # The hook runs inline, on this task, until it first suspends;
+            # only then does it get a task of its own (see _finish()).
+            try:
+                coro = receive_hook(data)
+                try:
+                    yielded = coro.send(None)
+                except StopIteration:
+                    # Hold nothing of this message while waiting for the next.
+                    coro = message = data = None
+                    continue
+                await self._finish(coro, yielded)
+            except ConnectionClosed:
+                logger.debug("Connection closed during receive() on %s", path)
+            except Exception as exc:
+                await self._exception(exc)
 
     async def _session_checked(self) -> bool:
         """Return whether the session is still valid; if not, run session_expired()."""
@@ -929,35 +960,17 @@ class WebSocketView:
 
         self._idle_timer = loop.call_at(self._last_activity + timeout, check)
 
-    async def _handle(self, data: str | bytes, pending: collections.deque[Any]) -> None:
-        """Run the message hook on ``data``, inline until it first suspends."""
-        try:
-            coro = self._message_hook(data)
-            try:
-                yielded = coro.send(None)
-            except StopIteration:
-                return
-            await self._finish(coro, yielded, pending)
-        except ConnectionClosed:
-            logger.debug("Connection closed during receive() on %s", self.request.path)
-        except Exception as exc:
-            await self._exception(exc)
-
-    def _message_hook(self, data: str | bytes) -> Any:
-        if "receive" in self._sync_hooks:
-            return run_in_thread(self.receive, data)
-        return self.receive(data)
-
-    async def _finish(
-        self, coro: Any, yielded: Any, pending: collections.deque[Any]
-    ) -> None:
+    async def _finish(self, coro: Any, yielded: Any) -> None:
         """
-        Finish a suspended hook in a task, reading ahead meanwhile.
+        Finish a hook that suspended, in a task, reading ahead meanwhile.
 
-        Messages read ahead queue in ``pending`` (at most READ_AHEAD). A
+        Messages read ahead queue in ``_pending`` (at most READ_AHEAD). A
         disconnect cancels the hook and drops the queued messages.
         """
         hook = asyncio.ensure_future(_resume(coro, yielded))
+        if self._pending is None:
+            self._pending = collections.deque()
+        pending = self._pending
         reader = self._reader
         self._reader = None
         try:
