@@ -30,7 +30,6 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import setting_changed
 from django.http import HttpResponseNotFound
 from django.urls import Resolver404, set_script_prefix
-from django.urls import get_script_prefix as current_script_prefix
 from django.utils.log import log_response
 
 from . import conf, groups
@@ -125,9 +124,7 @@ class WebSocketMiddleware:
         along the way stays referenced while the connection lives.)
         """
         prefix = get_script_prefix(scope)
-        if (
-            prefix if prefix.endswith("/") else prefix + "/"
-        ) != current_script_prefix():
+        if prefix:  # otherwise Django's default, "/", stands
             set_script_prefix(prefix)
         try:
             request = WebSocketRequest(scope)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 if TYPE_CHECKING:
     from asgiref.typing import WebSocketScope
@@ -23,6 +25,17 @@ def get_script_prefix(scope: Any) -> str:
     if settings.FORCE_SCRIPT_NAME:
         return str(settings.FORCE_SCRIPT_NAME)
     return str(scope.get("root_path", "") or "")
+
+
+# Hosts Django's get_host() accepted, with their ports, as the handshake
+# sent them; cleared whenever a setting changes.
+_allowed_hosts: set[str] = set()
+_ALLOWED_HOSTS_MEMORY = 64
+
+
+@receiver(setting_changed, dispatch_uid="django_wsviews.request.allowed_hosts")
+def _forget_allowed_hosts(**kwargs: Any) -> None:
+    _allowed_hosts.clear()
 
 
 class WebSocketRequest(ASGIRequest):
@@ -47,14 +60,18 @@ class WebSocketRequest(ASGIRequest):
         """
         Return the host, validated against ``ALLOWED_HOSTS`` (as Django's does).
 
-        Remembered after the first call: the handshake's middleware and the
-        origin check each ask, and a handshake's headers do not change.
+        Django's own validation runs once per distinct host: the hosts it
+        accepted are remembered (up to ``_ALLOWED_HOSTS_MEMORY``, until a
+        setting changes), since every handshake of a site names the same few.
+        Refused hosts are never remembered: each raises ``DisallowedHost``.
         """
-        try:
-            return self._validated_host
-        except AttributeError:
-            self._validated_host: str = super().get_host()
-            return self._validated_host
+        raw_host: str = self._get_raw_host()  # type: ignore[attr-defined]
+        if raw_host in _allowed_hosts:
+            return raw_host
+        host = super().get_host()
+        if len(_allowed_hosts) < _ALLOWED_HOSTS_MEMORY:
+            _allowed_hosts.add(host)
+        return host
 
     def _get_scheme(self) -> str:
         # Daphne leaves "scheme" out; HttpRequest's own default is "http".

@@ -75,7 +75,9 @@ HOOKS = (
 # backpressure apply.
 READ_AHEAD = 32
 
-# send() gives the event loop a turn once every this many sends.
+# send() gives the event loop a turn once every this many sends made without
+# a new message in between: a hook that sends in a loop yields, one that
+# answers each message with a frame or two never pays for it.
 YIELD_EVERY = 64
 
 # Codes a server may send in a close frame (RFC 6455 7.4.1 and 7.4.2).
@@ -907,6 +909,7 @@ class WebSocketView:
                     continue
             # The hook runs inline, on this task, until it first suspends;
             # only then does it get a task of its own (see _finish()).
+            self._sends = 0
             try:
                 coro = receive_hook(data)
                 try:
