@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .connection import State
 from .envelope import GroupMessage
 from .exceptions import (
     BroadcastError,
@@ -23,7 +24,7 @@ from .mixins import LoginRequiredMixin, PermissionRequiredMixin, UserPassesTestM
 from .routing import ws_resolve, ws_reverse
 from .status import CloseCode
 from .tokens import TokenAuthMixin, make_token
-from .views import JsonWebSocketView, State, WebSocketView
+from .views import JsonWebSocketView, WebSocketView
 
 __version__ = "0.1.0.dev0"
 

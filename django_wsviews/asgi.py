@@ -33,13 +33,14 @@ from django.urls import Resolver404, set_script_prefix
 from django.utils.log import log_response
 
 from . import conf, groups
+from .connection import State
 from .db import close_connections
 from .handshake import HandshakeHandler, Proceed
 from .request import WebSocketRequest, get_script_prefix
 from .responses import deny, response_headers
 from .routing import get_ws_resolver
 from .status import CloseCode
-from .views import State, WebSocketView
+from .views import WebSocketView
 
 if TYPE_CHECKING:
     from asgiref.typing import ASGIReceiveCallable, ASGISendCallable

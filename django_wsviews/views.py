@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import contextvars
-import enum
 import json
 import logging
-import sys
 import threading
 import types
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import (
-    async_to_sync,
     iscoroutinefunction,
     sync_to_async,
 )
@@ -41,16 +37,17 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
 from . import conf, sessions
+from .connection import State, WebSocketConnection
 from .db import run_in_thread, run_sync
 from .envelope import GroupMessage
-from .exceptions import ConnectionClosed, InvalidState
+from .exceptions import ConnectionClosed
 from .groups import user_group_for, validate_group_name
 from .limits import Rate, TokenBucket, message_size_exceeds, parse_rate
 from .membership import Membership
 from .origins import origin_allowed
 from .request import WebSocketRequest
-from .responses import deny, upgrade_required
-from .status import CloseCode, close_code_for_restricted_server
+from .responses import upgrade_required
+from .status import CloseCode
 
 if TYPE_CHECKING:
     from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
@@ -75,34 +72,7 @@ HOOKS = (
 # backpressure apply.
 READ_AHEAD = 32
 
-# send() gives the event loop a turn once every this many sends made without
-# a new message in between: a hook that sends in a loop yields, one that
-# answers each message with a frame or two never pays for it.
-YIELD_EVERY = 64
 
-# Codes a server may send in a close frame (RFC 6455 7.4.1 and 7.4.2).
-_RESERVED_CLOSE_CODES = frozenset({1004, 1005, 1006, 1015})
-
-
-class State(enum.Enum):
-    """Where a connection is in its life."""
-
-    CONNECTING = "connecting"  # websocket.connect received, no answer yet
-    OPEN = "open"  # websocket.accept sent
-    CLOSED = "closed"  # closed by either side, or the handshake refused
-
-
-class _Done:
-    """An awaitable that is already complete, returned by sends made from sync code."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return
-        yield  # pragma: no cover  (makes this a generator)
-
-
-_DONE = _Done()
 _UNKNOWN = object()
 
 
@@ -134,7 +104,7 @@ def _resume(coro: Any, yielded: Any) -> Generator[Any, None, Any]:
                 return stop.value
 
 
-class WebSocketView:
+class WebSocketView(WebSocketConnection):
     """
     A WebSocket endpoint, routed in ``ws_urlpatterns`` with :meth:`as_view`.
 
@@ -268,45 +238,18 @@ class WebSocketView:
         **kwargs: Any,
     ) -> None:
         """Initialize the attributes shared by every hook."""
+        self._attach(request.scope, receive, send)
         self.request = request
-        self.scope = request.scope
         self.args = args
         self.kwargs = kwargs
-        self._receive = receive
-        self._send = send
-        self._state = State.CONNECTING
-        self._close_code: int = CloseCode.ABNORMAL_CLOSURE
-        self._loop_thread = threading.get_ident()
-        self._loop = asyncio.get_running_loop()
         # The connection's own context, for the tasks it starts later (group
         # delivery) even from inside a sync hook's async_to_sync().
         self._context = contextvars.copy_context()
         self._reader: asyncio.Future[Any] | None = None
         # Messages read ahead while a hook was suspended; made when first needed.
         self._pending: collections.deque[Any] | None = None
-        self._sends = 0
-        self._idle_timer: asyncio.TimerHandle | None = None
         self._session_user_id: Any = _UNKNOWN
         self._session_watch: asyncio.Task[None] | None = None
-        self._last_activity = 0.0
-        extensions = self.scope.get("extensions") or {}
-        # Servers that advertise the denial-response extension (uvicorn,
-        # hypercorn) send any close code and empty frames; daphne advertises no
-        # extension and, through autobahn, refuses both.
-        self._restricted_server = not extensions
-        self.accept_headers: list[tuple[bytes, bytes]] = []
-
-    # State ------------------------------------------------------------------
-
-    @property
-    def state(self) -> State:
-        """Return the connection's :class:`State`."""
-        return self._state
-
-    @property
-    def close_code(self) -> int:
-        """Return the code the connection closed with (1006 until it has)."""
-        return self._close_code
 
     # Hooks ------------------------------------------------------------------
 
@@ -438,22 +381,6 @@ class WebSocketView:
         """Handle a session that has ended; the default closes with 4401."""
         await self.close(CloseCode.UNAUTHORIZED, "Session ended.")
 
-    def close_soon(
-        self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = ""
-    ) -> None:
-        """
-        Close the connection from any thread, without waiting.
-
-        For signal receivers and other sync code that is not a hook of this
-        connection. Does nothing if the connection is already closed.
-        """
-
-        def close() -> None:
-            if self._state is not State.CLOSED:
-                self._closing = asyncio.ensure_future(self._close(code, reason))
-
-        self._loop.call_soon_threadsafe(close)
-
     # Actions ----------------------------------------------------------------
 
     def get_subprotocols(self) -> Sequence[str]:
@@ -467,169 +394,6 @@ class WebSocketView:
             if offered in supported:
                 return str(offered)
         return None
-
-    def accept(
-        self,
-        subprotocol: str | None = None,
-        headers: Iterable[tuple[str | bytes, str | bytes]] | None = None,
-    ) -> Awaitable[None]:
-        """
-        Accept the handshake.
-
-        ``subprotocol`` defaults to :meth:`select_subprotocol`; it must be one
-        the client offered. ``headers`` are extra response headers (dropped by
-        servers without accept-header support, such as daphne). Raise
-        :class:`InvalidState` unless the handshake is pending.
-        """
-        return self._run(self._accept(subprotocol, headers))
-
-    async def _accept(
-        self,
-        subprotocol: str | None,
-        headers: Iterable[tuple[str | bytes, str | bytes]] | None,
-    ) -> None:
-        if self._state is not State.CONNECTING:
-            raise InvalidState(
-                f"accept() called on a connection that is {self._state.value}."
-            )
-        if subprotocol is None:
-            subprotocol = self.select_subprotocol()
-        elif subprotocol not in (self.scope.get("subprotocols") or ()):
-            raise ValueError(
-                f"accept() got subprotocol {subprotocol!r}, which the client did not offer."
-            )
-        message: dict[str, Any] = {
-            "type": "websocket.accept",
-            "subprotocol": subprotocol,
-        }
-        extra = self.accept_headers + [
-            (_to_bytes(k), _to_bytes(v)) for k, v in headers or ()
-        ]
-        if extra:
-            message["headers"] = extra
-        await self._join_groups_on_accept()
-        self._state = State.OPEN
-        await self._send_event(message)
-        self._start_group_delivery()
-
-    def reject(
-        self,
-        status: int = 403,
-        headers: Iterable[tuple[str | bytes, str | bytes]] | None = None,
-        body: bytes = b"",
-    ) -> Awaitable[None]:
-        """
-        Refuse the handshake with an HTTP ``status``.
-
-        Where the server supports the denial-response extension (uvicorn,
-        hypercorn) the client gets that status, ``headers`` and ``body``;
-        elsewhere the handshake is closed before accept and the server
-        answers 403. Raise :class:`InvalidState` after accept (use
-        :meth:`close`); do nothing if the connection is already closed.
-        """
-        return self._run(self._reject(status, headers, body))
-
-    async def _reject(
-        self,
-        status: int,
-        headers: Iterable[tuple[str | bytes, str | bytes]] | None,
-        body: bytes,
-    ) -> None:
-        if self._state is State.OPEN:
-            raise InvalidState("reject() called after accept(); use close() instead.")
-        if self._state is State.CLOSED:
-            return
-        self._state = State.CLOSED
-        # OSError: the client left before the answer; refused either way.
-        with contextlib.suppress(OSError):
-            await deny(
-                self.scope,
-                self._send,
-                status,
-                [(_to_bytes(k), _to_bytes(v)) for k, v in headers or ()],
-                body,
-            )
-
-    def send(self, message: str | bytes) -> Awaitable[None]:
-        """
-        Send a text frame (``str``) or a binary frame (``bytes``).
-
-        Await it in async code; from a plain ``def`` hook call it without
-        ``await`` (it returns once the server has the frame). Empty messages
-        are valid frames. Raise :class:`ConnectionClosed` once the connection
-        is closed, :class:`InvalidState` before accept and :class:`TypeError`
-        for anything but ``str`` or bytes-like data.
-        """
-        if threading.get_ident() != self._loop_thread:
-            async_to_sync(self._send_message)(message)
-            return _DONE
-        return self._send_message(message)
-
-    async def _send_message(self, message: str | bytes) -> None:
-        if self._state is not State.OPEN:
-            raise self._not_open("send()")
-        if type(message) is str:
-            event: dict[str, Any] = {"type": "websocket.send", "text": message}
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            event = {"type": "websocket.send", "bytes": bytes(message)}
-        else:
-            raise TypeError(
-                f"send() takes str or bytes, not {type(message).__name__}; "
-                "use send_json() to send JSON."
-            )
-        if self._idle_timer is not None:
-            self._last_activity = self._loop_time()
-        if not message and self._restricted_server:
-            logger.warning(
-                "Not sending an empty frame on %s: this server (daphne) cannot send one.",
-                self.request.path,
-            )
-            return
-        # _send_event(), inlined: this is the per-message path.
-        try:
-            await self._send(event)  # type: ignore[arg-type]
-        except Exception as exc:
-            if not isinstance(exc, _client_gone_errors()):
-                raise
-            self._state = State.CLOSED
-            raise ConnectionClosed(self._close_code) from exc
-        self._sends += 1
-        if not self._sends % YIELD_EVERY:
-            # Servers' sends rarely suspend, so a hook that sends in a loop
-            # would never give the event loop a turn: other connections would
-            # starve and a vanished client would go unnoticed. One turn every
-            # so many sends lets both happen.
-            await asyncio.sleep(0)
-
-    def close(
-        self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = ""
-    ) -> Awaitable[None]:
-        """
-        Close the connection with ``code`` and ``reason``.
-
-        Before accept this refuses the handshake (the server answers 403).
-        Closing a closed connection does nothing. Raise :class:`ValueError` for
-        a code a server may not send or a reason over 123 bytes.
-        """
-        return self._run(self._close(code, reason))
-
-    async def _close(self, code: int, reason: str) -> None:
-        if code in _RESERVED_CLOSE_CODES or not (1000 <= code <= 4999):
-            raise ValueError(f"{code} is not a close code a server may send.")
-        if len(reason.encode()) > 123:
-            raise ValueError("A close reason is limited to 123 bytes of UTF-8.")
-        if self._state is State.CLOSED:
-            return
-        self._state = State.CLOSED
-        self._close_code = code
-        if self._restricted_server:
-            code = close_code_for_restricted_server(code)
-        event: dict[str, Any] = {"type": "websocket.close", "code": int(code)}
-        if reason:
-            event["reason"] = reason
-        # ConnectionClosed: the client went first; closed either way.
-        with contextlib.suppress(ConnectionClosed):
-            await self._send_event(event)
 
     # Groups -----------------------------------------------------------------
 
@@ -714,7 +478,7 @@ class WebSocketView:
             )
         return self._membership
 
-    async def _join_groups_on_accept(self) -> None:
+    async def _accepting(self) -> None:
         """
         Join get_group_names() and the user's group, before the accept is sent.
 
@@ -736,7 +500,7 @@ class WebSocketView:
             for name in joining:
                 await membership.join(name)
 
-    def _start_group_delivery(self) -> None:
+    def _accepted(self) -> None:
         """Start running receive_group(), now that the accept is sent."""
         if self._membership is not None:
             self._membership.start()
@@ -747,27 +511,6 @@ class WebSocketView:
             self._membership.leave_all()
 
     # Plumbing ---------------------------------------------------------------
-
-    def _run(self, coro: Awaitable[None]) -> Awaitable[None]:
-        """Return ``coro`` to await, or run it now when called from a sync hook."""
-        if threading.get_ident() != self._loop_thread:
-            async_to_sync(_await)(coro)
-            return _DONE
-        return coro
-
-    def _not_open(self, what: str) -> Exception:
-        if self._state is State.CONNECTING:
-            return InvalidState(f"{what} called before accept().")
-        return ConnectionClosed(self._close_code)
-
-    async def _send_event(self, event: dict[str, Any]) -> None:
-        try:
-            await self._send(event)  # type: ignore[arg-type]
-        except Exception as exc:
-            if not isinstance(exc, _client_gone_errors()):
-                raise
-            self._state = State.CLOSED
-            raise ConnectionClosed(self._close_code) from exc
 
     async def _call(self, name: str, *args: Any) -> None:
         """Run hook ``name``, in a worker thread if it is a plain function."""
@@ -859,7 +602,7 @@ class WebSocketView:
         size_limit = self.get_max_message_size()
         quick_size_limit = -1 if size_limit is None else size_limit // 4
         rate = self.get_rate_limit()
-        loop_time = self._loop_time = asyncio.get_running_loop().time
+        loop_time = self._loop.time
         bucket = None if rate is None else TokenBucket(rate, loop_time())
         idle_timeout = self.get_idle_timeout()
         if idle_timeout is not None:
@@ -942,7 +685,7 @@ class WebSocketView:
                 return
 
     def _start_idle_timer(self, timeout: float) -> None:
-        self._last_activity = self._loop_time()
+        self._last_activity = self._loop.time()
         loop = asyncio.get_running_loop()
 
         def check() -> None:
@@ -1053,23 +796,3 @@ class JsonWebSocketView(WebSocketView):
     def encode_json(self, content: Any) -> str:
         """Return ``content`` as JSON text."""
         return json.dumps(content)
-
-
-def _client_gone_errors() -> tuple[type[BaseException], ...]:
-    """
-    Return the exceptions a server's send() raises once the client is gone.
-
-    ASGI asks for an OSError subclass (uvicorn, hypercorn); daphne raises
-    autobahn's Disconnected instead. Only consulted when a send fails.
-    """
-    autobahn = sys.modules.get("autobahn.exception")
-    disconnected = getattr(autobahn, "Disconnected", None)
-    return (OSError,) if disconnected is None else (OSError, disconnected)
-
-
-def _to_bytes(value: str | bytes) -> bytes:
-    return value.encode("latin-1") if isinstance(value, str) else value
-
-
-async def _await(awaitable: Awaitable[None]) -> None:
-    await awaitable

@@ -41,6 +41,7 @@ SUBMODULES = [
     "django_wsviews.asgi",
     "django_wsviews.checks",
     "django_wsviews.conf",
+    "django_wsviews.connection",
     "django_wsviews.db",
     "django_wsviews.exceptions",
     "django_wsviews.handshake",
