@@ -152,6 +152,7 @@ class WebSocketConnection:
         ]
         if extra:
             message["headers"] = extra
+        self.accept_headers = []  # sent once; nothing to keep for the connection's life
         await self._accepting()
         self._state = State.OPEN
         await self._send_event(message)
