@@ -117,6 +117,12 @@ class Settings:
         return self._get("WSVIEWS_RATE_LIMIT", None)
 
     @property
+    def WSVIEWS_MAX_CONNECTIONS_PER_USER(self) -> int | None:
+        """Open connections allowed per authenticated user and process (no limit by default)."""
+        limit = self._get("WSVIEWS_MAX_CONNECTIONS_PER_USER", None)
+        return None if limit is None else int(limit)
+
+    @property
     def WSVIEWS_IDLE_TIMEOUT(self) -> float | None:
         """Seconds without a message either way before closing (off by default)."""
         timeout = self._get("WSVIEWS_IDLE_TIMEOUT", None)

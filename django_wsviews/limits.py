@@ -2,19 +2,29 @@
 Per-connection limits: message size, message rate and idleness.
 
 Each limit is a view attribute (``max_message_size``, ``rate_limit``,
-``idle_timeout``) whose ``None`` means the project's setting
-(``WSVIEWS_MAX_MESSAGE_SIZE``, ``WSVIEWS_RATE_LIMIT``,
-``WSVIEWS_IDLE_TIMEOUT``). They are read once per connection, never per
-message, and hold on every server, whatever the server's own limits are.
+``idle_timeout``, ``max_connections_per_user``) whose ``None`` means the
+project's setting (``WSVIEWS_MAX_MESSAGE_SIZE``, ``WSVIEWS_RATE_LIMIT``,
+``WSVIEWS_IDLE_TIMEOUT``, ``WSVIEWS_MAX_CONNECTIONS_PER_USER``). They are
+read once per connection, never per message, and hold on every server,
+whatever the server's own limits are. Connections per user are counted per
+process.
 """
 
 from __future__ import annotations
 
+import collections
 import re
 
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["Rate", "TokenBucket", "message_size_exceeds", "parse_rate"]
+__all__ = [
+    "Rate",
+    "TokenBucket",
+    "message_size_exceeds",
+    "parse_rate",
+    "release_user_slot",
+    "take_user_slot",
+]
 
 Rate = tuple[float, float]  # (messages, per seconds)
 
@@ -94,3 +104,22 @@ def message_size_exceeds(message: str | bytes, limit: int) -> bool:
     if isinstance(message, str) and size * 4 > limit:
         return len(message.encode("utf-8", "surrogatepass")) > limit
     return False
+
+
+# Open connections per user in this process, for ``max_connections_per_user``.
+_user_connections: collections.Counter[str] = collections.Counter()
+
+
+def take_user_slot(user_key: str, limit: int) -> bool:
+    """Count one more connection of ``user_key``; return False (counting nothing) past ``limit``."""
+    if _user_connections[user_key] >= limit:
+        return False
+    _user_connections[user_key] += 1
+    return True
+
+
+def release_user_slot(user_key: str) -> None:
+    """Count one connection of ``user_key`` fewer."""
+    _user_connections[user_key] -= 1
+    if _user_connections[user_key] <= 0:
+        del _user_connections[user_key]

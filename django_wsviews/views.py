@@ -41,8 +41,15 @@ from .connection import State, WebSocketConnection
 from .db import run_in_thread, run_sync
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed
-from .groups import user_group_for, validate_group_name
-from .limits import Rate, TokenBucket, message_size_exceeds, parse_rate
+from .groups import loaded_user, user_group_for, validate_group_name
+from .limits import (
+    Rate,
+    TokenBucket,
+    message_size_exceeds,
+    parse_rate,
+    release_user_slot,
+    take_user_slot,
+)
 from .membership import Membership
 from .origins import origin_allowed
 from .request import WebSocketRequest
@@ -141,6 +148,12 @@ class WebSocketView(WebSocketConnection):
     #: closed with 1001. ``None`` follows ``WSVIEWS_IDLE_TIMEOUT`` (off by
     #: default).
     idle_timeout: ClassVar[float | None] = None
+
+    #: Open connections allowed per authenticated user, in this process, to
+    #: this view and every other one with a limit; past it the handshake is
+    #: refused with 429. ``None`` follows ``WSVIEWS_MAX_CONNECTIONS_PER_USER``
+    #: (no limit by default).
+    max_connections_per_user: ClassVar[int | None] = None
 
     #: Re-read the session this often (seconds; 0 means before every
     #: message) and call :meth:`session_expired` once it has ended or its
@@ -249,6 +262,7 @@ class WebSocketView(WebSocketConnection):
         # Messages read ahead while a hook was suspended; made when first needed.
         self._pending: collections.deque[Any] | None = None
         self._session_user_id: Any = _UNKNOWN
+        self._user_slot: str | None = None
         self._session_watch: asyncio.Task[None] | None = None
 
     # Hooks ------------------------------------------------------------------
@@ -346,6 +360,34 @@ class WebSocketView(WebSocketConnection):
         if self.idle_timeout is not None:
             return self.idle_timeout
         return conf.settings.WSVIEWS_IDLE_TIMEOUT
+
+    def get_max_connections_per_user(self) -> int | None:
+        """Return the open connections allowed per user, or None for no limit."""
+        if self.max_connections_per_user is not None:
+            return self.max_connections_per_user
+        return conf.settings.WSVIEWS_MAX_CONNECTIONS_PER_USER
+
+    async def _take_user_slot(self) -> bool:
+        """Count this connection against its user's limit; False once over it."""
+        limit = self.get_max_connections_per_user()
+        if limit is None:
+            return True
+        user = loaded_user(self.request)
+        if user is None and hasattr(self.request, "user"):
+            user = await run_sync(_evaluated_user, self.request)
+        if user is None or not user.is_authenticated:
+            return True
+        key = str(user.pk)
+        if not take_user_slot(key, limit):
+            logger.warning(
+                "User %s already has %d open WebSockets; refusing %s.",
+                key,
+                limit,
+                self.request.path,
+            )
+            return False
+        self._user_slot = key
+        return True
 
     async def rate_limit_exceeded(self, message: str | bytes) -> None:
         """
@@ -556,14 +598,19 @@ class WebSocketView(WebSocketConnection):
         key = sessions.session_key(self.request)
         if key is not None:
             sessions.track(self, key)
+        connected = False
         try:
-            if self.session_recheck_interval is not None:
-                try:
+            try:
+                if not await self._take_user_slot():
+                    await self.reject(429)
+                    return
+                if self.session_recheck_interval is not None:
                     # The baseline: who the session was logged in as at connect.
                     await self.session_valid()
-                except Exception as exc:
-                    await self._exception(exc)
-                    return
+            except Exception as exc:
+                await self._exception(exc)
+                return
+            connected = True
             await self._guarded("connect")
             if self._state is State.CONNECTING:
                 logger.warning(
@@ -588,7 +635,11 @@ class WebSocketView(WebSocketConnection):
                 self._reader.cancel()
                 self._reader = None
             self._leave_groups()
-            await self._guarded("disconnect", self._close_code)
+            if self._user_slot is not None:
+                release_user_slot(self._user_slot)
+                self._user_slot = None
+            if connected:
+                await self._guarded("disconnect", self._close_code)
 
     async def _serve(self) -> None:
         """Read messages and run the message hook on each, in order, until closed."""
@@ -796,3 +847,10 @@ class JsonWebSocketView(WebSocketView):
     def encode_json(self, content: Any) -> str:
         """Return ``content`` as JSON text."""
         return json.dumps(content)
+
+
+def _evaluated_user(request: Any) -> Any:
+    """Return ``request.user``, loading it (sync: session and user queries)."""
+    user = request.user
+    bool(user.is_authenticated)  # evaluates the lazy object
+    return user

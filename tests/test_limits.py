@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_wsviews import CloseCode, ConnectionClosed
+from django_wsviews.exceptions import HandshakeRejected
 from django_wsviews.limits import TokenBucket, message_size_exceeds, parse_rate
 from django_wsviews.testing import WebSocketClient
 
@@ -139,3 +141,53 @@ class TestEnforced:
             CloseCode.GOING_AWAY,
             "Idle.",
         )
+
+
+@pytest.mark.django_db(transaction=True)
+class TestConnectionsPerUser:
+    async def test_refused_with_429_past_the_limit(self) -> None:
+        """A user's third socket is refused with 429; closing one makes room again."""
+        user = await User.objects.acreate(username="busy")
+        client = WebSocketClient()
+        await client.aforce_login(user)
+        first = await client.connect("/ws/per-user/")
+        second = await client.connect("/ws/per-user/")
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/per-user/")
+        assert refused.value.status == 429
+        await first.close()
+        third = await client.connect("/ws/per-user/")
+        assert await third.receive() == "busy"
+        await second.close()
+        await third.close()
+
+    async def test_users_are_counted_apart(self) -> None:
+        """One user's connections do not count against another's."""
+        clients = []
+        for name in ("ann", "bob"):
+            client = WebSocketClient()
+            await client.aforce_login(await User.objects.acreate(username=name))
+            clients.append(client)
+        sockets = [await c.connect("/ws/per-user/") for c in clients for _ in range(2)]
+        for ws in sockets:
+            await ws.close()
+
+    @override_settings(WSVIEWS_MAX_CONNECTIONS_PER_USER=1)
+    async def test_project_setting(self) -> None:
+        """WSVIEWS_MAX_CONNECTIONS_PER_USER applies to views without their own limit."""
+        user = await User.objects.acreate(username="single")
+        client = WebSocketClient()
+        await client.aforce_login(user)
+        async with client.connect("/ws/user/"):
+            with pytest.raises(HandshakeRejected) as refused:
+                await client.connect("/ws/user/")
+        assert refused.value.status == 429
+
+    @override_settings(WSVIEWS_MAX_CONNECTIONS_PER_USER=1)
+    async def test_anonymous_connections_are_not_counted(self) -> None:
+        """The limit is per authenticated user; anonymous sockets are not limited by it."""
+        client = WebSocketClient()
+        first = await client.connect("/ws/echo/")
+        second = await client.connect("/ws/echo/")
+        await first.close()
+        await second.close()

@@ -88,3 +88,12 @@ async def test_anonymous_sockets_stay_valid() -> None:
     async with WebSocketClient().connect("/ws/recheck/") as ws:
         await ws.send("a")
         assert await ws.receive() == "a"
+
+
+async def test_deleting_a_user_closes_their_sockets() -> None:
+    """Deleting a user closes, with 4401, the sockets that joined their user group."""
+    client, user = await logged_in_client("doomed")
+    ws = await client.connect("/ws/login-required/")
+    assert await ws.receive() == "doomed"
+    await user.adelete()
+    assert await ws.wait_closed() == CloseCode.UNAUTHORIZED

@@ -61,6 +61,7 @@ ws_urlpatterns = [
     path("ws/recheck/", views.RecheckEachMessageView.as_view()),
     path("ws/recheck-periodic/", views.RecheckPeriodicallyView.as_view()),
     path("ws/greedy/", views.GreedyView.as_view()),
+    path("ws/per-user/", views.PerUserLimitView.as_view()),
     path("ws/app/", include((app_patterns, "app"), namespace="app")),
     path("ws/included/", include("tests.included_urls")),
 ]

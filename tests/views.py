@@ -363,3 +363,7 @@ class GreedyView(WebSocketView):
                 sent += 1
         finally:
             record("greedy", sent)
+
+
+class PerUserLimitView(LoginRequiredMixin, NameView):
+    max_connections_per_user = 2
