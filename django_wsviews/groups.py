@@ -39,6 +39,7 @@ from asgiref.sync import async_to_sync
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.functional import LazyObject, empty
 
+from .db import run_sync
 from .envelope import GroupMessage, encode_close, encode_message
 from .exceptions import BroadcastError
 from .hub import current_hub, get_hub
@@ -119,6 +120,27 @@ def loaded_user(request: Any) -> Any | None:
     return user
 
 
+def _evaluated_user(request: Any) -> Any:
+    """Return ``request.user``, loading it (sync: session and user queries)."""
+    user = request.user
+    bool(user.is_authenticated)  # evaluates the lazy object
+    return user
+
+
+async def aload_user(request: Any) -> Any | None:
+    """
+    Return the user of ``request``, loading it if needed; None without auth middleware.
+
+    An already loaded user costs nothing; otherwise the session and user are
+    read in one call on a pooled worker thread (on every Django version,
+    ``request.auser()`` or not).
+    """
+    user = loaded_user(request)
+    if user is None and hasattr(request, "user"):
+        user = await run_sync(_evaluated_user, request)
+    return user
+
+
 async def user_group_for(request: Any, load: bool | None) -> str | None:
     """
     Return the user group a connection joins on accept, or None.
@@ -129,9 +151,7 @@ async def user_group_for(request: Any, load: bool | None) -> str | None:
     """
     if load is False:
         return None
-    user = loaded_user(request)
-    if user is None and load and hasattr(request, "auser"):
-        user = await request.auser()
+    user = await aload_user(request) if load else loaded_user(request)
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     return user_group_name(user)

@@ -31,6 +31,9 @@ __all__ = ["Hub", "Member", "current_hub", "get_hub"]
 
 logger = logging.getLogger("django_wsviews.groups")
 
+#: Seconds closing waits for the backend's tasks before giving up on them.
+CLOSE_TIMEOUT = 5.0
+
 
 class Member(Protocol):
     """What the hub hands messages to: one connection's membership."""
@@ -105,8 +108,10 @@ class Hub:
         """Close the backend; the hub takes no more members."""
         if not self.closed:
             self.closed = True
-            self._task.cancel()
-        await asyncio.wait({self._task})
+        self._task.cancel()
+        _, pending = await asyncio.wait({self._task}, timeout=CLOSE_TIMEOUT)
+        if pending:
+            logger.warning("The group hub did not stop within %s s.", CLOSE_TIMEOUT)
         await self._close_backend()  # if the task was cancelled before it began
 
     def _on_message(self, payload: bytes) -> None:

@@ -41,7 +41,7 @@ from .connection import State, WebSocketConnection
 from .db import run_in_thread, run_sync
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed
-from .groups import loaded_user, user_group_for, validate_group_name
+from .groups import aload_user, user_group_for, validate_group_name
 from .limits import (
     Rate,
     TokenBucket,
@@ -372,9 +372,7 @@ class WebSocketView(WebSocketConnection):
         limit = self.get_max_connections_per_user()
         if limit is None:
             return True
-        user = loaded_user(self.request)
-        if user is None and hasattr(self.request, "user"):
-            user = await run_sync(_evaluated_user, self.request)
+        user = await aload_user(self.request)
         if user is None or not user.is_authenticated:
             return True
         key = str(user.pk)
@@ -847,10 +845,3 @@ class JsonWebSocketView(WebSocketView):
     def encode_json(self, content: Any) -> str:
         """Return ``content`` as JSON text."""
         return json.dumps(content)
-
-
-def _evaluated_user(request: Any) -> Any:
-    """Return ``request.user``, loading it (sync: session and user queries)."""
-    user = request.user
-    bool(user.is_authenticated)  # evaluates the lazy object
-    return user

@@ -11,6 +11,7 @@ from django_wsviews import (
     abroadcast,
     broadcast,
 )
+from django_wsviews.groups import aload_user
 
 from .views import record
 
@@ -141,7 +142,7 @@ class UserView(WebSocketView):
 
     async def connect(self) -> None:
         if self.request.GET.get("load"):
-            await self.request.auser()  # type: ignore[attr-defined]
+            await aload_user(self.request)
         await self.accept()
 
     async def receive(self, message: str | bytes) -> None:

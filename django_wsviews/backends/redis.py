@@ -55,6 +55,9 @@ __all__ = ["RedisBackend"]
 
 logger = logging.getLogger("django_wsviews.backends.redis")
 
+#: Seconds close() waits for the listener to stop.
+CLOSE_TIMEOUT = 5.0
+
 
 def _import_redis() -> Any:
     try:
@@ -166,7 +169,11 @@ class RedisBackend(BaseBackend):
         """Stop listening and close every connection."""
         if self._listener is not None:
             self._listener.cancel()
-            await asyncio.wait({self._listener})
+            _, pending = await asyncio.wait({self._listener}, timeout=CLOSE_TIMEOUT)
+            if pending:
+                logger.warning(
+                    "The Redis listener did not stop within %s s.", CLOSE_TIMEOUT
+                )
             self._listener = None
         await self._publisher.aclose()
         await self._subscriber.aclose()
