@@ -111,7 +111,7 @@ class WebSocketConnection:
     @property
     def close_code(self) -> int:
         """Return the code the connection closed with (1006 until it has)."""
-        return self._close_code
+        return int(self._close_code)
 
     def accept(
         self,

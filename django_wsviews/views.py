@@ -637,7 +637,8 @@ class WebSocketView(WebSocketConnection):
                 release_user_slot(self._user_slot)
                 self._user_slot = None
             if connected:
-                await self._guarded("disconnect", self._close_code)
+                # A plain int: an IntEnum prints as its name on Python 3.10.
+                await self._guarded("disconnect", int(self._close_code))
 
     async def _serve(self) -> None:
         """Read messages and run the message hook on each, in order, until closed."""
