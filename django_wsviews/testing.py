@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Generator, Iterable, Mapping
 from http.cookies import SimpleCookie
 from types import TracebackType
@@ -28,6 +29,7 @@ from urllib.parse import quote, unquote
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
 
 from .db import hygiene
 from .exceptions import ConnectionClosed, HandshakeRejected, HandshakeTimeout
@@ -90,7 +92,14 @@ class WebSocketClient:
 
     async def aforce_login(self, user: Any, backend: str | None = None) -> None:
         """Log ``user`` in from async code."""
-        await sync_to_async(self.force_login)(user, backend)
+        await sync_to_async(self._force_login_in_thread)(user, backend)
+
+    def _force_login_in_thread(self, user: Any, backend: str | None) -> None:
+        self.force_login(user, backend)
+        if threading.current_thread() is not threading.main_thread():
+            # A worker thread of asgiref's, not the test's own: close the
+            # connection force_login() opened there rather than leak it.
+            connections.close_all()
 
     def logout(self) -> None:
         """Forget the session cookie."""

@@ -379,10 +379,19 @@ def make_certificates(directory: pathlib.Path) -> dict[str, str]:
     }
     csr = str(directory / "server.csr")
     ext = directory / "ext.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+    )
     commands = [
+        # Key usage and basic constraints: Python 3.13 verifies strictly.
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=wsviews test CA", "-keyout", files["ca-key"], "-out", files["ca"]],
+         "-subj", "/CN=wsviews test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-keyout", files["ca-key"], "-out", files["ca"]],
         ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
          "-keyout", files["key"], "-out", csr],
         ["openssl", "x509", "-req", "-in", csr, "-CA", files["ca"], "-CAkey", files["ca-key"],
