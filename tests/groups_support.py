@@ -7,9 +7,11 @@ import logging
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -344,3 +346,156 @@ class LogEvent(logging.Handler):
             await asyncio.wait_for(self.event.wait(), timeout)
         except asyncio.TimeoutError:
             pytest.fail(f"No log record with {self.text!r} within {timeout} s")
+
+
+def _postgres_bin(name: str) -> str | None:
+    """Return the path of PostgreSQL's ``name`` program (initdb, postgres), or None."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    # Debian keeps the server programs out of PATH, one folder per version.
+    versions = sorted(
+        pathlib.Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+    )
+    for folder in reversed(versions):
+        if (folder / name).is_file():
+            return str(folder / name)
+    return None
+
+
+def _live_members(group: int) -> bool:
+    """Return whether a process of process group ``group`` is still running (not a zombie)."""
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
+
+
+class PostgresServer:
+    """
+    A PostgreSQL server of the test's own: ``initdb`` in a folder of the test,
+    on a spare port, trust authentication; the test may kill it (SIGKILL) and
+    start it again on the same port and data.
+
+    Run as root, the server runs as the ``postgres`` user (PostgreSQL refuses
+    to run as root), in a folder of its own under the system's temporary
+    folder (pytest's ``tmp_path`` is closed to other users). Call
+    :meth:`remove` at the end.
+    """
+
+    def __init__(self) -> None:
+        self.port = spare_port()
+        self.directory = pathlib.Path(tempfile.mkdtemp(prefix="wsviews-pg-"))
+        self.data = self.directory / "data"
+        self.process: subprocess.Popen[str] | None = None
+        self._user: list[str] = []
+        self._initialized = False
+
+    def database(self, name: str = "postgres") -> dict[str, Any]:
+        """Return a ``DATABASES`` entry for this server."""
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": "postgres",
+            "PASSWORD": "",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+        }
+
+    def _initdb(self) -> None:
+        initdb = _postgres_bin("initdb")
+        if initdb is None or _postgres_bin("postgres") is None:
+            unavailable("PostgreSQL's initdb and postgres are not installed")
+        if os.geteuid() == 0:
+            runuser = shutil.which("runuser")
+            if runuser is None:
+                unavailable("running as root without runuser to drop to 'postgres'")
+            self._user = [str(runuser), "-u", "postgres", "--"]
+            shutil.chown(self.directory, "postgres")
+        subprocess.run(
+            [
+                *self._user,
+                str(initdb),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        self._initialized = True
+
+    def start(self) -> None:
+        """Start the server (initdb on the first start); return once it accepts connections."""
+        if not self._initialized:
+            self._initdb()
+        self.process = subprocess.Popen(
+            [
+                *self._user,
+                str(_postgres_bin("postgres")),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.directory),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        wait_for_line(
+            self.process, "database system is ready to accept connections", 30
+        )
+
+    def kill(self) -> None:
+        """
+        Kill the server and its backends (SIGKILL: no goodbye to the clients), as a crash would.
+
+        Returns once none of them is left running, so that the next start
+        finds the data folder free.
+        """
+        if self.process is None:
+            return
+        group = self.process.pid  # started in a session of its own
+        os.killpg(group, signal.SIGKILL)
+        self.process.wait(10)
+        self.process = None
+        deadline = time.monotonic() + 10
+        while _live_members(group) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        """Kill the server and delete its folder."""
+        self.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def connect(self) -> Any:
+        """Return a psycopg connection (autocommit) to this server's postgres database."""
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            dbname="postgres",
+            autocommit=True,
+        )
