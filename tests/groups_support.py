@@ -393,7 +393,6 @@ class PostgresServer:
         self.directory = pathlib.Path(tempfile.mkdtemp(prefix="wsviews-pg-"))
         self.data = self.directory / "data"
         self.process: subprocess.Popen[str] | None = None
-        self._user: list[str] = []
         self._initialized = False
 
     def database(self, name: str = "postgres") -> dict[str, Any]:
@@ -407,19 +406,20 @@ class PostgresServer:
             "PORT": str(self.port),
         }
 
+    def _popen_user(self) -> dict[str, Any]:
+        """Return the Popen arguments that run a PostgreSQL program as a user it accepts."""
+        if os.geteuid() != 0:
+            return {}
+        return {"user": "postgres", "group": "postgres", "extra_groups": []}
+
     def _initdb(self) -> None:
         initdb = _postgres_bin("initdb")
         if initdb is None or _postgres_bin("postgres") is None:
             unavailable("PostgreSQL's initdb and postgres are not installed")
         if os.geteuid() == 0:
-            runuser = shutil.which("runuser")
-            if runuser is None:
-                unavailable("running as root without runuser to drop to 'postgres'")
-            self._user = [str(runuser), "-u", "postgres", "--"]
-            shutil.chown(self.directory, "postgres")
+            shutil.chown(self.directory, "postgres", "postgres")
         subprocess.run(
             [
-                *self._user,
                 str(initdb),
                 "-D",
                 str(self.data),
@@ -433,6 +433,8 @@ class PostgresServer:
             check=True,
             capture_output=True,
             text=True,
+            cwd=self.directory,
+            **self._popen_user(),
         )
         self._initialized = True
 
@@ -442,7 +444,6 @@ class PostgresServer:
             self._initdb()
         self.process = subprocess.Popen(
             [
-                *self._user,
                 str(_postgres_bin("postgres")),
                 "-D",
                 str(self.data),
@@ -460,7 +461,9 @@ class PostgresServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            cwd=self.directory,
             start_new_session=True,
+            **self._popen_user(),
         )
         wait_for_line(
             self.process, "database system is ready to accept connections", 30
@@ -482,6 +485,8 @@ class PostgresServer:
         deadline = time.monotonic() + 10
         while _live_members(group) and time.monotonic() < deadline:
             time.sleep(0.01)
+        # Every process of the server is gone: the lock file is stale.
+        (self.data / "postmaster.pid").unlink(missing_ok=True)
 
     def remove(self) -> None:
         """Kill the server and delete its folder."""
