@@ -24,6 +24,7 @@ cookie, say) go out with ``websocket.accept``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
@@ -61,7 +62,17 @@ class Proceed(HttpResponse):
     status_code = 101
 
 
-_PROCEED = Proceed()
+@functools.cache
+def _shared_proceed() -> Proceed:
+    """
+    Return the one :class:`Proceed` shared by handshakes that no middleware saw.
+
+    Made on first use, not at import: building a response reads
+    ``DEFAULT_CHARSET``, and this module must import before settings are
+    configured (``asgi.py`` imports it before setting
+    ``DJANGO_SETTINGS_MODULE``).
+    """
+    return Proceed()
 
 
 class HandshakeHandler(BaseHandler):
@@ -161,12 +172,12 @@ class HandshakeHandler(BaseHandler):
             if response is not None:
                 return cast(HttpResponseBase, response)
         # With no middleware to add headers to it, one shared answer will do.
-        return Proceed() if self._middleware else _PROCEED
+        return Proceed() if self._middleware else _shared_proceed()
 
     @staticmethod
     def accept_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
         """Return the headers middleware added that belong on ``websocket.accept``."""
-        if response is _PROCEED:
+        if response is _shared_proceed():
             return []
         return [
             (name, value)
