@@ -141,10 +141,6 @@ def test_cookies_parsed() -> None:
     assert request.COOKIES == {"sessionid": "abc", "theme": "dark"}
 
 
-@pytest.mark.skipif(
-    django.VERSION < (5, 0),
-    reason="Django 4.2's ASGIRequest joins repeated Cookie headers with ','",
-)
 def test_split_cookie_headers_merged() -> None:
     """Several Cookie headers (as HTTP/2 sends them) are merged into one COOKIES."""
     request = WebSocketRequest(
