@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json as _json
 import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.functional import LazyObject, empty
 
+from . import jsontext
 from .db import run_sync
 from .envelope import GroupMessage, encode_close, encode_message
 from .exceptions import BroadcastError
@@ -167,7 +166,7 @@ def _encode(
     if content is not _MISSING:
         if message is not None:
             raise TypeError("Pass a message or json=..., not both.")
-        message = _json.dumps(content, cls=DjangoJSONEncoder)
+        message = jsontext.dumps(content)
     elif message is None:
         raise TypeError("Pass a message (str or bytes) or json=... to broadcast.")
     if sender is not None and not isinstance(sender, str):

@@ -36,7 +36,7 @@ from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
-from . import conf, sessions
+from . import conf, jsontext, sessions
 from .connection import State, WebSocketConnection
 from .db import run_in_thread, run_sync
 from .envelope import GroupMessage
@@ -285,7 +285,7 @@ class WebSocketView(WebSocketConnection):
 
         Runs exactly once, however the connection ended: the client closing
         (its code, or 1005 if it gave none), the view closing (the view's
-        code), a refused handshake (1006), or the server shutting down (1001).
+        code), a refused handshake (1006), or the server shutting down (1012).
         """
 
     async def handle_exception(self, exc: Exception) -> None:
@@ -830,6 +830,14 @@ class JsonWebSocketView(WebSocketView):
             )
             await self.close(CloseCode.INVALID_PAYLOAD, "Malformed JSON.")
             return
+        except RecursionError:
+            # Thousands of nested arrays: the decoder gives up. The client's
+            # fault, not the view's: no traceback, no error report.
+            logger.warning(
+                "JSON nested too deeply on WebSocket %s; closing.", self.request.path
+            )
+            await self.close(CloseCode.INVALID_PAYLOAD, "JSON nested too deeply.")
+            return
         await self._call("receive_json", content)
 
     async def receive_json(self, content: Any) -> None:
@@ -844,5 +852,11 @@ class JsonWebSocketView(WebSocketView):
         return json.loads(text)
 
     def encode_json(self, content: Any) -> str:
-        """Return ``content`` as JSON text."""
-        return json.dumps(content)
+        """
+        Return ``content`` as JSON text.
+
+        Encoded as ``broadcast(json=...)`` encodes, with Django's
+        ``DjangoJSONEncoder`` (datetimes, ``Decimal``, ``UUID``, lazy
+        strings); an object it cannot encode raises ``TypeError``.
+        """
+        return jsontext.dumps(content)

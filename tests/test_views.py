@@ -374,6 +374,40 @@ class TestJsonView:
         ]
         assert "Traceback" not in caplog.text
 
+    async def test_deeply_nested_json_closes_1007(
+        self, client_ws: WebSocketClient, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """JSON nested past the decoder's depth closes with 1007 and one WARNING, not 1011."""
+        reports: list[object] = []
+
+        def receiver(**kwargs: object) -> None:
+            reports.append(kwargs)
+
+        got_request_exception.connect(receiver)
+        try:
+            async with client_ws.connect("/ws/json/") as ws:
+                await ws.send("[" * 2_000 + "]" * 2_000)
+                assert await ws.wait_closed() == CloseCode.INVALID_PAYLOAD
+        finally:
+            got_request_exception.disconnect(receiver)
+        assert reports == []
+        records = [r for r in caplog.records if r.name == "django_wsviews"]
+        assert [r.levelno for r in records] == [logging.WARNING]
+        assert "Traceback" not in caplog.text
+
+    async def test_send_json_encodes_as_broadcast_does(
+        self, client_ws: WebSocketClient
+    ) -> None:
+        """send_json() takes datetimes, Decimals, UUIDs and lazy strings, as broadcast(json=) does."""
+        async with client_ws.connect("/ws/json-types/") as ws:
+            sent = await ws.receive()
+        assert json.loads(sent) == {
+            "when": "2026-01-02T03:04:05",
+            "amount": "1.10",
+            "id": "00000000-0000-0000-0000-000000000001",
+            "label": "lazy",
+        }
+
     async def test_binary_frame_closes_1003(self, client_ws: WebSocketClient) -> None:
         """A binary frame on a JSON view closes with 1003."""
         async with client_ws.connect("/ws/json/") as ws:

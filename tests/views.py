@@ -367,3 +367,24 @@ class GreedyView(WebSocketView):
 
 class PerUserLimitView(LoginRequiredMixin, NameView):
     max_connections_per_user = 2
+
+
+class JsonTypesView(JsonWebSocketView):
+    """On connect, send_json() what DjangoJSONEncoder encodes and json.dumps does not."""
+
+    async def connect(self) -> None:
+        import datetime
+        import decimal
+        import uuid
+
+        from django.utils.translation import gettext_lazy
+
+        await self.accept()
+        await self.send_json(
+            {
+                "when": datetime.datetime(2026, 1, 2, 3, 4, 5),
+                "amount": decimal.Decimal("1.10"),
+                "id": uuid.UUID(int=1),
+                "label": gettext_lazy("lazy"),
+            }
+        )
