@@ -14,8 +14,9 @@ or, wrapping an application that already exists::
 HTTP requests go to the wrapped application untouched. ``websocket``
 connections are routed by ``ws_urlpatterns`` and served by WebSocket views.
 ``lifespan`` is answered here (Django's handler refuses it): startup connects
-the group backend; on shutdown every open WebSocket is closed with 1001 and
-its ``disconnect()`` runs, then the group backend is closed.
+the group backend; on shutdown every open WebSocket is closed with 1012
+(service restart, which tells clients to reconnect) and its ``disconnect()``
+runs, then the group backend is closed.
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ class WebSocketMiddleware:
 
     async def shutdown(self) -> None:
         """
-        Close every open WebSocket with 1001 (going away) and wait for them.
+        Close every open WebSocket with 1012 (service restart) and wait for them.
 
         Each connection's ``disconnect()`` runs. Connections still running
         after ``WSVIEWS_SHUTDOWN_TIMEOUT`` seconds are cancelled. Then the
@@ -226,7 +227,7 @@ class WebSocketMiddleware:
         for view in list(self._connections.values()):
             if view is not None and view.state is State.OPEN:
                 try:
-                    await view.close(CloseCode.GOING_AWAY)
+                    await view.close(CloseCode.SERVICE_RESTART)
                 except Exception:  # the connection is going anyway
                     logger.debug("Error closing a WebSocket at shutdown", exc_info=True)
         tasks = set(self._connections)

@@ -35,6 +35,8 @@ DEFAULT_INLINE_MIDDLEWARE = frozenset(
         "django.middleware.locale.LocaleMiddleware",
         "django.middleware.gzip.GZipMiddleware",
         "django.middleware.http.ConditionalGetMiddleware",
+        # Django 6.0: makes a nonce lazily and sets a header on the response.
+        "django.middleware.csp.ContentSecurityPolicyMiddleware",
     }
 )
 
@@ -171,6 +173,12 @@ class Settings:
                 + "."
             )
         return str(policy)
+
+    @property
+    def WSVIEWS_MAX_GROUPS_PER_CONNECTION(self) -> int | None:
+        """Groups a connection may be in at once (100); ``None`` for no limit."""
+        limit = self._get("WSVIEWS_MAX_GROUPS_PER_CONNECTION", 100)
+        return None if limit is None else int(limit)
 
 
 settings = Settings()

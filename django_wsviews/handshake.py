@@ -158,7 +158,9 @@ class HandshakeHandler(BaseHandler):
         if not view.origin_permitted():
             response = HttpResponseForbidden("Origin not allowed.\n")
             log_response(
-                "Forbidden (WebSocket origin %r not allowed): %s",
+                "Forbidden (WebSocket origin %r not allowed): %s. Allow it in "
+                "WSVIEWS_ALLOWED_ORIGINS or CSRF_TRUSTED_ORIGINS, or in the "
+                "view's allowed_origins.",
                 request.META.get("HTTP_ORIGIN"),
                 request.path,
                 response=response,

@@ -77,8 +77,8 @@ async def test_lifespan_startup_and_shutdown_complete() -> None:
     await asyncio.wait_for(lifespan.task, 5)
 
 
-async def test_shutdown_closes_open_sockets_with_1001() -> None:
-    """On lifespan shutdown each open socket is closed with 1001 and disconnect() runs."""
+async def test_shutdown_closes_open_sockets_with_1012() -> None:
+    """On lifespan shutdown each open socket is closed with 1012 (service restart: clients reconnect) and disconnect() runs."""
     app = WebSocketMiddleware(ASGIHandler())
     client = WebSocketClient(app)
     lifespan = Lifespan(app)
@@ -86,11 +86,11 @@ async def test_shutdown_closes_open_sockets_with_1001() -> None:
     first = await client.connect("/ws/recording/one/")
     second = await client.connect("/ws/recording/two/")
     shutdown = asyncio.ensure_future(lifespan.event("shutdown"))
-    assert await first.wait_closed() == CloseCode.GOING_AWAY
-    assert await second.wait_closed() == CloseCode.GOING_AWAY
+    assert await first.wait_closed() == CloseCode.SERVICE_RESTART
+    assert await second.wait_closed() == CloseCode.SERVICE_RESTART
     assert await asyncio.wait_for(shutdown, 5) == {"type": "lifespan.shutdown.complete"}
-    assert views.events["one"][-1] == ("disconnect", CloseCode.GOING_AWAY)
-    assert views.events["two"][-1] == ("disconnect", CloseCode.GOING_AWAY)
+    assert views.events["one"][-1] == ("disconnect", CloseCode.SERVICE_RESTART)
+    assert views.events["two"][-1] == ("disconnect", CloseCode.SERVICE_RESTART)
 
 
 @override_settings(WSVIEWS_SHUTDOWN_TIMEOUT=0.01)
@@ -105,9 +105,9 @@ async def test_shutdown_cancels_connections_that_do_not_finish() -> None:
     # The view is stuck in receive(); closing it cannot end the connection
     # until the shutdown timeout cancels it.
     assert await lifespan.event("shutdown") == {"type": "lifespan.shutdown.complete"}
-    assert views.events["stuck"][-1] == ("disconnect", CloseCode.GOING_AWAY)
+    assert views.events["stuck"][-1] == ("disconnect", CloseCode.SERVICE_RESTART)
     assert [e for e in views.events["stuck"] if e[0] == "disconnect"] == [
-        ("disconnect", CloseCode.GOING_AWAY)
+        ("disconnect", CloseCode.SERVICE_RESTART)
     ]
 
 
