@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.urls import (
+    NoReverseMatch,
     ResolverMatch,
     URLPattern,
     URLResolver,
@@ -139,16 +140,40 @@ def ws_reverse(
     ``viewname`` is a route name (``"chat"``, ``"app:chat"``) or a view
     callable. The script prefix is included, as for HTTP routes. On Django
     5.2 and later, ``query=`` and ``fragment=`` are accepted too. Raise
-    :class:`django.urls.NoReverseMatch` when no WebSocket route matches.
+    :class:`django.urls.NoReverseMatch` when no WebSocket route matches; when
+    ``viewname`` names a route of the HTTP ``urlpatterns`` instead, the
+    message says so.
     """
-    return django_reverse(
-        viewname,
-        urlconf=cast(Any, get_ws_urlconf(urlconf)),
-        args=args,
-        kwargs=kwargs,
-        current_app=current_app,
-        **options,
-    )
+    try:
+        return django_reverse(
+            viewname,
+            urlconf=cast(Any, get_ws_urlconf(urlconf)),
+            args=args,
+            kwargs=kwargs,
+            current_app=current_app,
+            **options,
+        )
+    except NoReverseMatch as exc:
+        if isinstance(viewname, str) and _is_http_route(viewname, urlconf):
+            raise NoReverseMatch(
+                f"{viewname!r} is the name of a route in urlpatterns (HTTP); "
+                "ws_reverse() and {% ws_url %} reverse the names of "
+                "ws_urlpatterns. Use reverse() or {% url %} for an HTTP page, "
+                "or name the WebSocket route in ws_urlpatterns."
+            ) from exc
+        raise
+
+
+def _is_http_route(viewname: str, urlconf: Any) -> bool:
+    """Return whether ``viewname`` names a route of the HTTP ``urlpatterns``."""
+    resolver = get_resolver(urlconf)
+    *namespaces, name = viewname.split(":")
+    for namespace in namespaces:
+        try:
+            resolver = resolver.namespace_dict[namespace][1]
+        except KeyError:
+            return False
+    return name in resolver.reverse_dict
 
 
 def clear_ws_url_caches() -> None:

@@ -172,6 +172,10 @@ class TestOrigin:
         assert "origin" not in views.events
         [record] = [r for r in caplog.records if r.name == "django_wsviews.security"]
         assert record.levelno == logging.WARNING
+        # The line names the fix, as Django's CSRF failure names its setting.
+        message = record.getMessage()
+        assert "WSVIEWS_ALLOWED_ORIGINS" in message
+        assert "CSRF_TRUSTED_ORIGINS" in message
 
     async def test_missing_origin_allowed_by_default(self) -> None:
         """A handshake without Origin (not a browser) is allowed by default."""

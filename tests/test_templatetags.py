@@ -104,9 +104,17 @@ def test_ws_url_unknown_route_raises() -> None:
 
 
 def test_ws_url_http_route_name_raises() -> None:
-    """An HTTP route name is not a WebSocket route."""
-    with pytest.raises(NoReverseMatch):
+    """An HTTP route name is refused with a message that says ws_url reverses ws_urlpatterns."""
+    with pytest.raises(NoReverseMatch, match="ws_urlpatterns") as refused:
         render('{% ws_url "page" %}', factory.get("/"))
+    assert "{% url %}" in str(refused.value)
+
+
+def test_ws_url_unknown_route_message_is_djangos() -> None:
+    """A name that is no route at all keeps Django's own NoReverseMatch message."""
+    with pytest.raises(NoReverseMatch) as refused:
+        render('{% ws_url "no-such-route" %}', factory.get("/"))
+    assert "urlpatterns (HTTP)" not in str(refused.value)
 
 
 @override_settings(ROOT_URLCONF="tests.urls_routing")
