@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.apps import AppConfig, apps
 from django.conf import settings
 from django.db.models.signals import post_delete
 
-logger = logging.getLogger("django_wsviews")
+from .log import get_logger
+
+logger = get_logger("django_wsviews")
 
 
 class WsViewsConfig(AppConfig):

@@ -22,7 +22,6 @@ runs, then the group backend is closed.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING, Any, cast
 
 import django
@@ -37,6 +36,7 @@ from . import conf, groups
 from .connection import State
 from .db import close_connections
 from .handshake import HandshakeHandler, Proceed
+from .log import get_logger
 from .request import WebSocketRequest, get_script_prefix
 from .responses import deny, response_headers
 from .routing import get_ws_resolver
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WebSocketMiddleware", "get_asgi_application"]
 
-logger = logging.getLogger("django_wsviews")
+logger = get_logger("django_wsviews")
 
 ASGIApp = Any
 

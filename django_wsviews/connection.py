@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import logging
 import sys
 import threading
 from collections.abc import Awaitable, Generator, Iterable
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import async_to_sync
 
 from .exceptions import ConnectionClosed, InvalidState
+from .log import get_logger
 from .responses import deny
 from .status import CloseCode, close_code_for_restricted_server
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["State", "WebSocketConnection"]
 
-logger = logging.getLogger("django_wsviews")
+logger = get_logger("django_wsviews")
 
 # send() gives the event loop a turn once every this many sends made without
 # a new message in between: a hook that sends in a loop yields, one that

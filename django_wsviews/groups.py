@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -42,6 +41,7 @@ from .db import run_sync
 from .envelope import GroupMessage, encode_close, encode_message
 from .exceptions import BroadcastError
 from .hub import current_hub, get_hub
+from .log import get_logger
 from .status import CloseCode, is_sendable
 
 __all__ = [
@@ -56,7 +56,7 @@ __all__ = [
     "validate_group_name",
 ]
 
-logger = logging.getLogger("django_wsviews.groups")
+logger = get_logger("django_wsviews.groups")
 
 MAX_NAME_LENGTH = 100
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}\Z")

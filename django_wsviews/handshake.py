@@ -25,7 +25,6 @@ cookie, say) go out with ``websocket.accept``.
 from __future__ import annotations
 
 import functools
-import logging
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
@@ -39,6 +38,7 @@ from django.utils.module_loading import import_string
 
 from . import conf
 from .db import run_sync
+from .log import get_logger
 from .responses import response_headers
 
 if TYPE_CHECKING:
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HandshakeHandler", "Proceed"]
 
-logger = logging.getLogger("django_wsviews.handshake")
-security_logger = logging.getLogger("django_wsviews.security")
+logger = get_logger("django_wsviews.handshake")
+security_logger = get_logger("django_wsviews.security")
 
 # Headers of the handshake response that make no sense on a 101 answer.
 _SKIPPED_HEADERS = frozenset(

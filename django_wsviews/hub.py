@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 from typing import Protocol
 
 from .backends import BackendConfig, get_backend_config
 from .envelope import CloseRequest, GroupMessage, decode
+from .log import get_logger
 
 __all__ = ["Hub", "Member", "current_hub", "get_hub"]
 
-logger = logging.getLogger("django_wsviews.groups")
+logger = get_logger("django_wsviews.groups")
 
 #: Seconds closing waits for the backend's tasks before giving up on them.
 CLOSE_TIMEOUT = 5.0

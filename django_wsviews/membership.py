@@ -29,11 +29,12 @@ from collections.abc import Awaitable, Callable
 from . import conf
 from .envelope import GroupMessage
 from .hub import Hub, get_hub
+from .log import get_logger
 from .status import CloseCode
 
 __all__ = ["Membership"]
 
-logger = logging.getLogger("django_wsviews.groups")
+logger = get_logger("django_wsviews.groups")
 
 #: Close tasks in flight, kept referenced until done.
 _closing: set[asyncio.Task[None]] = set()

@@ -20,7 +20,6 @@ import asyncio
 import collections
 import contextvars
 import json
-import logging
 import threading
 import types
 import uuid
@@ -50,6 +49,7 @@ from .limits import (
     release_user_slot,
     take_user_slot,
 )
+from .log import get_logger
 from .membership import Membership
 from .origins import origin_allowed
 from .request import WebSocketRequest
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JsonWebSocketView", "WebSocketView"]
 
-logger = logging.getLogger("django_wsviews")
+logger = get_logger("django_wsviews")
 
 
 HOOKS = (

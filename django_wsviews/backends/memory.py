@@ -18,15 +18,15 @@ Messages from another thread are handed to the members' loop with
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Collection
 
+from ..log import get_logger
 from . import BaseBackend
 
 __all__ = ["MemoryBackend"]
 
-logger = logging.getLogger("django_wsviews.backends.memory")
+logger = get_logger("django_wsviews.backends.memory")
 
 _lock = threading.Lock()
 _subscribers: dict[str, set[MemoryBackend]] = {}

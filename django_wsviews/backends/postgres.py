@@ -43,7 +43,6 @@ import base64
 import binascii
 import collections
 import hashlib
-import logging
 import re
 import secrets
 from collections.abc import Callable, Collection, Mapping
@@ -52,11 +51,12 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from ..exceptions import BroadcastError
+from ..log import get_logger
 from . import Backoff, BaseBackend, StateSignal, number_option
 
 __all__ = ["PostgresBackend"]
 
-logger = logging.getLogger("django_wsviews.backends.postgres")
+logger = get_logger("django_wsviews.backends.postgres")
 
 #: Base64 characters per NOTIFY, leaving room for the part header under 8000 bytes.
 CHUNK = 7900

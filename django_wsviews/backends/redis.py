@@ -41,7 +41,6 @@ unreachable.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -49,11 +48,12 @@ from urllib.parse import urlsplit, urlunsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from ..exceptions import BroadcastError
+from ..log import get_logger
 from . import Backoff, BaseBackend, StateSignal, number_option
 
 __all__ = ["RedisBackend"]
 
-logger = logging.getLogger("django_wsviews.backends.redis")
+logger = get_logger("django_wsviews.backends.redis")
 
 #: Seconds close() waits for the listener to stop.
 CLOSE_TIMEOUT = 5.0
