@@ -386,7 +386,7 @@ class TestJsonView:
         got_request_exception.connect(receiver)
         try:
             async with client_ws.connect("/ws/json/") as ws:
-                await ws.send("[" * 2_000 + "]" * 2_000)
+                await ws.send("[" * 100_000 + "]" * 100_000)
                 assert await ws.wait_closed() == CloseCode.INVALID_PAYLOAD
         finally:
             got_request_exception.disconnect(receiver)
