@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
+from django.views.decorators.debug import sensitive_variables
 
 from .exceptions import ConnectionClosed, InvalidState
 from .log import get_logger
@@ -92,7 +93,12 @@ class WebSocketConnection:
     # Extension points of accept() for the view --------------------------------
 
     def select_subprotocol(self) -> str | None:
-        """Return the subprotocol to accept when ``accept()`` is given none."""
+        """
+        Return the subprotocol to accept when ``accept()`` is given none.
+
+        It must be one the client offered, or None (a browser fails the
+        handshake when the answer is not one it offered).
+        """
         return None
 
     async def _accepting(self) -> None:
@@ -122,12 +128,17 @@ class WebSocketConnection:
         Accept the handshake.
 
         ``subprotocol`` defaults to :meth:`select_subprotocol`; it must be one
-        the client offered. ``headers`` are extra response headers (dropped by
-        servers without accept-header support, such as daphne). Raise
-        :class:`InvalidState` unless the handshake is pending.
+        the client offered (:class:`ValueError` otherwise, with the value left
+        out of the message: an offered subprotocol may carry a token).
+        ``headers`` are extra response headers (dropped by servers without
+        accept-header support, such as daphne). Raise :class:`InvalidState`
+        unless the handshake is pending.
         """
         return self._run(self._accept(subprotocol, headers))
 
+    # An offered subprotocol may carry a token (tokens.TokenAuthMixin): keep it
+    # out of error reports (honoured for coroutines from Django 5.0).
+    @sensitive_variables("subprotocol", "message")
     async def _accept(
         self,
         subprotocol: str | None,
@@ -137,11 +148,16 @@ class WebSocketConnection:
             raise InvalidState(
                 f"accept() called on a connection that is {self._state.value}."
             )
+        source = "accept() got a subprotocol"
         if subprotocol is None:
+            source = f"{type(self).__qualname__}.select_subprotocol() returned one"
             subprotocol = self.select_subprotocol()
-        elif subprotocol not in (self.scope.get("subprotocols") or ()):
+        if subprotocol is not None and subprotocol not in (
+            self.scope.get("subprotocols") or ()
+        ):
             raise ValueError(
-                f"accept() got subprotocol {subprotocol!r}, which the client did not offer."
+                f"{source} the client did not offer; accept one of "
+                "self.scope['subprotocols'], or None."
             )
         message: dict[str, Any] = {
             "type": "websocket.accept",

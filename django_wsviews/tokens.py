@@ -16,18 +16,26 @@ access logs, which record query strings)::
     new WebSocket(url, ["bearer." + token])
 
 A view with :class:`TokenAuthMixin` turns the token back into
-``request.user``. Tokens are signed with ``SECRET_KEY`` (``django.core.signing``),
-expire after ``max_age`` seconds, and stop working when the user's password
-changes (they carry part of the session auth hash).
+``request.user``, and accepts with a subprotocol the client offered, as
+RFC 6455 requires and browsers enforce: the view's own (a protocol in its
+``subprotocols`` offered beside the token), or else the ``"bearer.<token>"``
+item itself. The library never logs subprotocols, and masks the token in
+``request.META`` once read.
+
+Tokens are signed with ``SECRET_KEY`` (``django.core.signing``), expire
+after ``max_age`` seconds, and stop working when the user's password changes
+(they carry part of the session auth hash).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.utils.crypto import constant_time_compare
+from django.views.decorators.debug import sensitive_variables
 
 from .mixins import AccessMixin
 
@@ -37,6 +45,10 @@ SALT = "django_wsviews.tokens"
 
 #: The subprotocol prefix that marks a token: offer ``"bearer.<token>"``.
 SUBPROTOCOL_PREFIX = "bearer."
+
+# What replaces a token in request.META (Django's error reports use the same).
+_MASK = "*" * 20
+_TOKEN_ITEMS = re.compile(r"(?<![^,\s])" + re.escape(SUBPROTOCOL_PREFIX) + r"[^,\s]+")
 
 
 def _signer(salt: str) -> signing.TimestampSigner:
@@ -55,6 +67,7 @@ def make_token(user: Any, *, salt: str = SALT) -> str:
     return _signer(salt).sign_object({"u": str(user.pk), "h": _hash_part(user)})
 
 
+@sensitive_variables("token", "payload")
 def user_for_token(token: str, *, max_age: float = 3600, salt: str = SALT) -> Any:
     """
     Return the user a token identifies, or None.
@@ -87,6 +100,10 @@ class TokenAuthMixin(AccessMixin):
     servers write to their access logs: prefer the subprotocol). Without a
     valid token the user is anonymous; combine with
     :class:`~django_wsviews.mixins.LoginRequiredMixin` to refuse them.
+
+    ``accept()`` answers with the first offered subprotocol the view lists,
+    or else with the offered ``"bearer.<token>"`` item itself: a browser
+    fails a handshake whose answer is not one of the subprotocols it offered.
     """
 
     #: Seconds a token stays valid.
@@ -96,21 +113,63 @@ class TokenAuthMixin(AccessMixin):
     #: accept it only as a subprotocol.
     token_query_parameter: ClassVar[str | None] = None
 
+    @sensitive_variables()
     def get_token(self) -> str | None:
         """Return the token the client offered, or None."""
-        for offered in self.scope.get("subprotocols") or ():
-            if offered.startswith(SUBPROTOCOL_PREFIX):
-                return str(offered[len(SUBPROTOCOL_PREFIX) :])
+        offered = _token_subprotocol(self.scope)
+        if offered is not None:
+            return offered[len(SUBPROTOCOL_PREFIX) :]
         if self.token_query_parameter:
             value = self.request.GET.get(self.token_query_parameter)
             return str(value) if value else None
         return None
 
+    @sensitive_variables("token")
     def authenticate(self) -> None:
-        """Set ``request.user`` to the token's user, or an anonymous user."""
+        """
+        Set ``request.user`` to the token's user, or an anonymous user.
+
+        First masks the bearer items of ``request.META`` (and
+        ``request.headers``), which error reports and error trackers copy;
+        ``self.scope`` keeps what the client sent.
+        """
         from django.contrib.auth.models import AnonymousUser
 
+        _mask_token_items(self.request)
         token = self.get_token()
         user = user_for_token(token, max_age=self.token_max_age) if token else None
         self.request.user = user or AnonymousUser()
         super().authenticate()
+
+    def select_subprotocol(self) -> str | None:
+        """
+        Return the subprotocol to accept: the view's own, else the token's.
+
+        The view's choice (the first offered subprotocol it lists) comes
+        first; failing that, the offered ``"bearer.<token>"`` item, whether or
+        not the token is valid (a view with ``close_on_denial`` accepts
+        before closing with 4401). None when neither was offered, e.g. for a
+        token in the query string.
+        """
+        selected = super().select_subprotocol()
+        if selected is not None:
+            return selected
+        return _token_subprotocol(self.scope)
+
+
+def _token_subprotocol(scope: Any) -> str | None:
+    """Return the first offered subprotocol that carries a token, or None."""
+    for offered in scope.get("subprotocols") or ():
+        if offered.startswith(SUBPROTOCOL_PREFIX):
+            return str(offered)
+    return None
+
+
+def _mask_token_items(request: Any) -> None:
+    """Replace each token in the request's ``Sec-WebSocket-Protocol`` with a mask."""
+    value = request.META.get("HTTP_SEC_WEBSOCKET_PROTOCOL")
+    if value and SUBPROTOCOL_PREFIX in value:
+        request.META["HTTP_SEC_WEBSOCKET_PROTOCOL"] = _TOKEN_ITEMS.sub(
+            SUBPROTOCOL_PREFIX + _MASK, value
+        )
+        request.__dict__.pop("headers", None)  # HttpRequest.headers, if cached
