@@ -6,6 +6,7 @@ from typing import Any
 
 from django.apps import AppConfig, apps
 from django.conf import settings
+from django.core.checks import Tags, register
 from django.db.models.signals import post_delete
 
 from .log import get_logger
@@ -22,7 +23,11 @@ class WsViewsConfig(AppConfig):
 
     def ready(self) -> None:
         """Register the system checks, and close a deleted user's sockets."""
-        from . import checks  # noqa: F401  (registers on import)
+        from . import checks
+
+        register(checks.check_settings)
+        register(Tags.urls)(checks.check_ws_urlpatterns)
+        register(Tags.urls)(checks.check_http_urlpatterns)
 
         if apps.is_installed("django.contrib.auth"):
             post_delete.connect(

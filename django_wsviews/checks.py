@@ -1,25 +1,63 @@
 """
-System checks for WebSocket routes.
+System checks of django-wsviews' settings and WebSocket routes.
+
+``manage.py check`` runs them (the app registers them in ``ready()``), and so
+does lifespan startup (:func:`check_at_startup`), since ASGI servers run no
+system checks. The ids are stable:
+
+Routes:
 
 - ``django_wsviews.E001``: a WebSocketView class is routed without ``.as_view()``.
 - ``django_wsviews.E002``: something other than a WebSocketView is routed in
   ``ws_urlpatterns``.
 - ``django_wsviews.E003``: a WebSocketView is routed in the HTTP ``urlpatterns``.
+
+Settings (each setting's rule is declared once, in :data:`.conf.SETTINGS`):
+
+- ``django_wsviews.E010`` to ``E022``: a ``WSVIEWS_*`` setting has a value
+  that cannot work, one id per setting (see ``conf.SETTINGS``).
+- ``django_wsviews.E030``: ``WSVIEWS_BACKEND`` is neither a dotted path nor a
+  ``{"BACKEND": ..., "OPTIONS": {...}}`` dict.
+- ``django_wsviews.E031``: the backend cannot be loaded: its path does not
+  import, it is not a ``BaseBackend``, or ``OPTIONS`` has a key it does not
+  declare in ``option_names``.
+- ``django_wsviews.E032``: the backend refuses its ``OPTIONS`` (a value it
+  cannot use, or a driver package that is not installed).
+- ``django_wsviews.W001``: a ``WSVIEWS_*`` setting that django-wsviews does
+  not know (a typo); the hint names the closest real one.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Warning
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from . import conf
+from .log import get_logger
 from .routing import get_ws_resolver
 from .views import WebSocketView
 
-__all__ = ["check_http_urlpatterns", "check_ws_urlpatterns"]
+__all__ = [
+    "check_at_startup",
+    "check_backend",
+    "check_http_urlpatterns",
+    "check_settings",
+    "check_ws_urlpatterns",
+]
+
+logger = get_logger("django_wsviews.checks")
+
+_PREFIX = "WSVIEWS_"
+
+
+# Routes -------------------------------------------------------------------------
 
 
 def _endpoints(
@@ -41,7 +79,6 @@ def _is_ws_view(callback: Any) -> bool:
     return isinstance(view_class, type) and issubclass(view_class, WebSocketView)
 
 
-@register(Tags.urls)
 def check_ws_urlpatterns(**kwargs: Any) -> list[CheckMessage]:
     """Check that every route in ``ws_urlpatterns`` is a WebSocket view's ``as_view()``."""
     if not getattr(settings, "ROOT_URLCONF", None):
@@ -75,7 +112,6 @@ def check_ws_urlpatterns(**kwargs: Any) -> list[CheckMessage]:
     return errors
 
 
-@register(Tags.urls)
 def check_http_urlpatterns(**kwargs: Any) -> list[CheckMessage]:
     """Check that no WebSocket view is routed in the HTTP ``urlpatterns``."""
     if not getattr(settings, "ROOT_URLCONF", None):
@@ -94,3 +130,117 @@ def check_http_urlpatterns(**kwargs: Any) -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+# Settings -----------------------------------------------------------------------
+
+
+def check_settings(**kwargs: Any) -> list[CheckMessage]:
+    """
+    Check every ``WSVIEWS_*`` setting against its rule, then the backend.
+
+    Warn about ``WSVIEWS_*`` names that are not settings (typos).
+    """
+    messages: list[CheckMessage] = []
+    for setting in conf.SETTINGS.values():
+        try:
+            setting.value()
+        except conf.InvalidSetting as exc:
+            messages.append(Error(exc.problem, hint=exc.fix, id=setting.check_id))
+    if not any(m.id == conf.SETTINGS["WSVIEWS_BACKEND"].check_id for m in messages):
+        messages.extend(check_backend())
+    messages.extend(_check_unknown_names())
+    return messages
+
+
+def check_backend(**kwargs: Any) -> list[CheckMessage]:
+    """
+    Check that ``WSVIEWS_BACKEND`` loads and that its backend accepts its ``OPTIONS``.
+
+    The backend is created, not connected: no server is contacted.
+    """
+    from .backends import get_backend_config
+
+    try:
+        config = get_backend_config()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="django_wsviews.E031")]
+    try:
+        config.create(lambda payload: None)
+    except (ImproperlyConfigured, ImportError) as exc:  # they name the fix
+        return [Error(str(exc), id="django_wsviews.E032")]
+    except Exception as exc:
+        return [
+            Error(
+                f"{config.backend_class.__name__} cannot be created with "
+                f"WSVIEWS_BACKEND['OPTIONS']: {exc}",
+                hint="Fix the option this error is about.",
+                id="django_wsviews.E032",
+            )
+        ]
+    return []
+
+
+def _check_unknown_names() -> list[CheckMessage]:
+    known = [name.removeprefix(_PREFIX) for name in conf.SETTINGS]
+    messages: list[CheckMessage] = []
+    for name in dir(settings):
+        if not name.startswith(_PREFIX) or name in conf.SETTINGS:
+            continue
+        close = difflib.get_close_matches(name.removeprefix(_PREFIX), known, n=1)
+        hint = (
+            f"Did you mean {_PREFIX}{close[0]}?"
+            if close
+            else "django-wsviews' settings are: " + ", ".join(conf.SETTINGS) + "."
+        )
+        messages.append(
+            Warning(
+                f"{name} is not a django-wsviews setting; it has no effect.",
+                hint=hint,
+                id="django_wsviews.W001",
+            )
+        )
+    return messages
+
+
+# Lifespan startup ---------------------------------------------------------------
+
+
+def check_at_startup() -> None:
+    """
+    Run every django-wsviews check at lifespan startup: ASGI servers run none.
+
+    Log each routing error and every warning, with its hint: a misrouted view
+    fails its own route, the others serve. Raise ImproperlyConfigured, listing
+    every setting error with its fix, when a setting cannot work: every
+    connection would fail. Log an error, naming the fix, when
+    ``django_wsviews`` is not in ``INSTALLED_APPS`` (its checks and signal
+    receivers are then not registered). Checks in ``SILENCED_SYSTEM_CHECKS``
+    are skipped, as by ``manage.py check``.
+    """
+    if not apps.is_installed("django_wsviews"):
+        logger.error(
+            "'django_wsviews' is not in INSTALLED_APPS, so manage.py check does "
+            "not check its settings and routes, and deleting a user does not "
+            "close the user's sockets. Add 'django_wsviews' to INSTALLED_APPS."
+        )
+    silenced = set(settings.SILENCED_SYSTEM_CHECKS)
+    setting_messages = [m for m in check_settings() if m.id not in silenced]
+    route_messages = [*check_ws_urlpatterns(), *check_http_urlpatterns()]
+    errors = [m for m in setting_messages if m.is_serious()]
+    for message in route_messages:
+        if message.id not in silenced:
+            logger.error("%s", _line(message))
+    for message in setting_messages:
+        if not message.is_serious():
+            logger.warning("%s", _line(message))
+    if errors:
+        raise ImproperlyConfigured(
+            "django-wsviews cannot start:\n" + "\n".join(_line(m) for m in errors)
+        )
+
+
+def _line(message: CheckMessage) -> str:
+    """Return ``message`` on one line: its id, what is wrong, then the hint."""
+    hint = f" HINT: {message.hint}" if message.hint else ""
+    return f"({message.id}) {message.msg}{hint}"

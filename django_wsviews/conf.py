@@ -5,21 +5,34 @@ Reading through one object (``conf.settings.X``) rather than copying values at
 import time keeps ``override_settings`` working in tests. Values read are
 remembered (handshakes read several, and Django's settings object is slow to
 ask) and forgotten whenever a setting changes (``setting_changed``).
+
+Each setting is declared once, in :data:`SETTINGS`, with its default, the rule
+its value must follow and the id of its system check. The accessor and the
+system check (:mod:`django_wsviews.checks`, run again at lifespan startup) both
+apply that rule, so the error a bad value raises on access and the check's
+message are the same words.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-__all__ = ["OVERFLOW_POLICIES", "settings"]
+from .limits import Rate, parse_rate
+
+__all__ = ["OVERFLOW_POLICIES", "SETTINGS", "InvalidSetting", "Setting", "settings"]
 
 #: The values of ``WSVIEWS_SEND_QUEUE_OVERFLOW``.
 OVERFLOW_POLICIES = ("close", "drop_oldest", "drop_newest")
 
+#: The default group backend.
+MEMORY_BACKEND = "django_wsviews.backends.memory.MemoryBackend"
 
 #: Django middleware that do no I/O when they handle a handshake: they only
 #: read headers and cookies, and leave the session, the user and messages lazy.
@@ -41,17 +54,273 @@ DEFAULT_INLINE_MIDDLEWARE = frozenset(
 )
 
 
+class InvalidSetting(ImproperlyConfigured):
+    """A ``WSVIEWS_*`` setting whose value cannot work: what is wrong, then the fix."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem} {fix}")
+        self.problem = problem
+        self.fix = fix
+
+
+#: Return the value to use for a setting (given its name and value), or raise
+#: InvalidSetting.
+Validator = Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``WSVIEWS_*`` setting: its default, its rule and its system check id."""
+
+    name: str
+    default: Any
+    clean: Validator
+    check_id: str
+
+    def value(self) -> Any:
+        """Return the project's value, or the default, as cleaned; raise InvalidSetting."""
+        return self.clean(self.name, getattr(django_settings, self.name, self.default))
+
+
+# Validators --------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(fix: str, *, zero: bool = False, none: bool = False) -> Validator:
+    """Accept a positive number (or zero, or None, when allowed), as a float."""
+    kind = "a non-negative number" if zero else "a positive number"
+
+    def clean(name: str, value: Any) -> float | None:
+        if value is None and none:
+            return None
+        if not _is_number(value) or value < 0 or (value == 0 and not zero):
+            raise InvalidSetting(f"{name} must be {kind}, not {value!r}.", fix)
+        return float(value)
+
+    return clean
+
+
+def _positive_int(fix: str, *, none: bool = False) -> Validator:
+    """Accept a positive int (or None, when allowed)."""
+
+    def clean(name: str, value: Any) -> int | None:
+        if value is None and none:
+            return None
+        if type(value) is not int or value < 1:
+            raise InvalidSetting(
+                f"{name} must be a positive integer, not {value!r}.", fix
+            )
+        return value
+
+    return clean
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidSetting(
+            f"{name} must be True or False, not {value!r}.",
+            f"Set {name} = True or {name} = False.",
+        )
+    return value
+
+
+def _paths(fix: str) -> Validator:
+    """Accept None or a list of dotted paths."""
+
+    def clean(name: str, value: Any) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple, set, frozenset)) or not all(
+            isinstance(path, str) and path for path in value
+        ):
+            raise InvalidSetting(
+                f"{name} must be a list of dotted paths, not {value!r}.", fix
+            )
+        return tuple(value)
+
+    return clean
+
+
+def _origins(name: str, value: Any) -> tuple[str, ...]:
+    fix = (
+        "Write each origin as scheme://host[:port], without a path, such as "
+        "'https://app.example.com' or 'https://*.example.com'."
+    )
+    if not isinstance(value, (list, tuple)):
+        raise InvalidSetting(f"{name} must be a list of origins, not {value!r}.", fix)
+    for origin in value:
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        if (
+            parts is None
+            or not parts.netloc
+            or origin != f"{parts.scheme}://{parts.netloc}"
+        ):
+            raise InvalidSetting(f"{name} has {origin!r}, which is not an origin.", fix)
+    return tuple(value)
+
+
+def _rate(name: str, value: Any) -> Rate | None:
+    try:
+        return parse_rate(value)
+    except ImproperlyConfigured:
+        raise InvalidSetting(
+            f"{name} is {value!r}, which is not a rate.",
+            "Write it as 'N/s', 'N/min', 'N/h' or 'N/10s', as a (messages, "
+            "seconds) tuple of positive numbers, or None for no limit.",
+        ) from None
+
+
+def _choice(choices: tuple[str, ...]) -> Validator:
+    def clean(name: str, value: Any) -> str:
+        if value not in choices:
+            raise InvalidSetting(
+                f"{name} is {value!r}.",
+                "Set it to one of " + ", ".join(repr(c) for c in choices) + ".",
+            )
+        return str(value)
+
+    return clean
+
+
+def _backend(name: str, value: Any) -> dict[str, Any]:
+    """
+    Accept ``"dotted.path"`` or ``{"BACKEND": "dotted.path", "OPTIONS": {...}}``.
+
+    Return the dict form. Whether the path imports a backend that accepts the
+    options is :func:`django_wsviews.backends.get_backend_config`'s to say.
+    """
+    fix = (
+        f'Set it to {{"BACKEND": "{MEMORY_BACKEND}", "OPTIONS": {{...}}}}, '
+        "or to the dotted path alone."
+    )
+    if isinstance(value, str):
+        value = {"BACKEND": value}
+    if not isinstance(value, Mapping):
+        raise InvalidSetting(
+            f"{name} must be a dotted path or a dict, not {type(value).__name__}.",
+            fix,
+        )
+    path = value.get("BACKEND")
+    if not isinstance(path, str) or not path:
+        raise InvalidSetting(f"{name} needs a 'BACKEND' dotted path.", fix)
+    unknown = set(value) - {"BACKEND", "OPTIONS"}
+    if unknown:
+        raise InvalidSetting(
+            f"{name} has unknown keys {sorted(unknown, key=str)}.",
+            "It takes 'BACKEND' and 'OPTIONS' only; backend options go in 'OPTIONS'.",
+        )
+    options = value.get("OPTIONS")
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise InvalidSetting(
+            f"{name}['OPTIONS'] must be a dict, not {type(options).__name__}.",
+            "Set it to a dict of the backend's options, or leave it out.",
+        )
+    return {"BACKEND": path, "OPTIONS": dict(options)}
+
+
+def _declare(*settings: Setting) -> dict[str, Setting]:
+    return {setting.name: setting for setting in settings}
+
+
+#: Every ``WSVIEWS_*`` setting, by name, in the order of their check ids.
+SETTINGS = _declare(
+    Setting(
+        "WSVIEWS_SHUTDOWN_TIMEOUT",
+        10.0,
+        _number(
+            "Set it to the seconds shutdown waits for connections, e.g. 10.", zero=True
+        ),
+        "django_wsviews.E010",
+    ),
+    Setting(
+        "WSVIEWS_MIDDLEWARE",
+        None,
+        _paths("Set it to a list of middleware dotted paths, or None for MIDDLEWARE."),
+        "django_wsviews.E011",
+    ),
+    Setting(
+        "WSVIEWS_INLINE_MIDDLEWARE",
+        None,
+        _paths(
+            "Set it to a list of middleware dotted paths, or None for Django's own."
+        ),
+        "django_wsviews.E012",
+    ),
+    Setting("WSVIEWS_CHECK_ORIGIN", True, _boolean, "django_wsviews.E013"),
+    Setting("WSVIEWS_ALLOWED_ORIGINS", (), _origins, "django_wsviews.E014"),
+    Setting("WSVIEWS_ALLOW_MISSING_ORIGIN", True, _boolean, "django_wsviews.E015"),
+    Setting(
+        "WSVIEWS_MAX_MESSAGE_SIZE",
+        1024 * 1024,
+        _positive_int(
+            "Set it in bytes, e.g. 1048576, or None for no limit.", none=True
+        ),
+        "django_wsviews.E016",
+    ),
+    Setting("WSVIEWS_RATE_LIMIT", None, _rate, "django_wsviews.E017"),
+    Setting(
+        "WSVIEWS_MAX_CONNECTIONS_PER_USER",
+        None,
+        _positive_int(
+            "Set it to a number of connections, or None for no limit.", none=True
+        ),
+        "django_wsviews.E018",
+    ),
+    Setting(
+        "WSVIEWS_IDLE_TIMEOUT",
+        None,
+        _number("Set it in seconds, e.g. 300, or None for no timeout.", none=True),
+        "django_wsviews.E019",
+    ),
+    Setting(
+        "WSVIEWS_SEND_QUEUE_SIZE",
+        100,
+        _positive_int(
+            "Set it to the number of group messages a connection may have "
+            "waiting, e.g. 100."
+        ),
+        "django_wsviews.E020",
+    ),
+    Setting(
+        "WSVIEWS_SEND_QUEUE_OVERFLOW",
+        "close",
+        _choice(OVERFLOW_POLICIES),
+        "django_wsviews.E021",
+    ),
+    Setting(
+        "WSVIEWS_MAX_GROUPS_PER_CONNECTION",
+        100,
+        _positive_int("Set it to a number of groups, or None for no limit.", none=True),
+        "django_wsviews.E022",
+    ),
+    Setting("WSVIEWS_BACKEND", MEMORY_BACKEND, _backend, "django_wsviews.E030"),
+)
+
+
+# The accessors ------------------------------------------------------------------
+
+
 class Settings:
-    """Accessors for the ``WSVIEWS_*`` settings with their defaults."""
+    """
+    Accessors for the ``WSVIEWS_*`` settings with their defaults.
+
+    Each raises :class:`InvalidSetting` (an ``ImproperlyConfigured``) naming
+    the fix when the project's value breaks the setting's rule.
+    """
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
 
-    def _get(self, name: str, default: Any) -> Any:
+    def _get(self, name: str) -> Any:
         try:
             return self._values[name]
         except KeyError:
-            value = self._values[name] = getattr(django_settings, name, default)
+            value = self._values[name] = SETTINGS[name].value()
             return value
 
     def clear(self) -> None:
@@ -70,13 +339,13 @@ class Settings:
 
     @property
     def WSVIEWS_SHUTDOWN_TIMEOUT(self) -> float:
-        """Seconds lifespan shutdown waits for open connections to finish."""
-        return float(self._get("WSVIEWS_SHUTDOWN_TIMEOUT", 10.0))
+        """Seconds lifespan shutdown waits for open connections to finish (10)."""
+        return float(self._get("WSVIEWS_SHUTDOWN_TIMEOUT"))
 
     @property
     def WSVIEWS_MIDDLEWARE(self) -> list[str]:
         """Dotted paths of the middleware a handshake runs (``MIDDLEWARE`` by default)."""
-        middleware = self._get("WSVIEWS_MIDDLEWARE", None)
+        middleware = self._get("WSVIEWS_MIDDLEWARE")
         if middleware is None:
             middleware = django_settings.MIDDLEWARE
         return list(middleware)
@@ -89,72 +358,68 @@ class Settings:
         By default Django's own middleware whose handshake work is pure (the
         session and user stay lazy); add your own pure middleware to the list.
         """
-        paths = self._get("WSVIEWS_INLINE_MIDDLEWARE", None)
+        paths = self._get("WSVIEWS_INLINE_MIDDLEWARE")
         return DEFAULT_INLINE_MIDDLEWARE if paths is None else frozenset(paths)
 
     @property
     def WSVIEWS_CHECK_ORIGIN(self) -> bool:
         """Whether a browser handshake's ``Origin`` is checked (on by default)."""
-        return bool(self._get("WSVIEWS_CHECK_ORIGIN", True))
+        return bool(self._get("WSVIEWS_CHECK_ORIGIN"))
 
     @property
     def WSVIEWS_ALLOWED_ORIGINS(self) -> list[str]:
         """Origins allowed besides the site's own and ``CSRF_TRUSTED_ORIGINS``."""
-        return list(self._get("WSVIEWS_ALLOWED_ORIGINS", []))
+        return list(self._get("WSVIEWS_ALLOWED_ORIGINS"))
 
     @property
     def WSVIEWS_ALLOW_MISSING_ORIGIN(self) -> bool:
         """Whether a handshake with no ``Origin`` (not from a browser) is allowed."""
-        return bool(self._get("WSVIEWS_ALLOW_MISSING_ORIGIN", True))
+        return bool(self._get("WSVIEWS_ALLOW_MISSING_ORIGIN"))
 
     @property
     def WSVIEWS_MAX_MESSAGE_SIZE(self) -> int | None:
         """The largest message a view accepts, in bytes (1 MiB by default)."""
-        size = self._get("WSVIEWS_MAX_MESSAGE_SIZE", 1024 * 1024)
-        return None if size is None else int(size)
+        size: int | None = self._get("WSVIEWS_MAX_MESSAGE_SIZE")
+        return size
 
     @property
-    def WSVIEWS_RATE_LIMIT(self) -> Any:
-        """The message rate allowed per connection, e.g. ``"20/s"`` (no limit by default)."""
-        return self._get("WSVIEWS_RATE_LIMIT", None)
+    def WSVIEWS_RATE_LIMIT(self) -> Rate | None:
+        """
+        The message rate allowed per connection, as ``(messages, seconds)``.
+
+        Written ``"20/s"``, ``"600/min"``, ``"100/10s"`` or as the tuple; no
+        limit by default.
+        """
+        rate: Rate | None = self._get("WSVIEWS_RATE_LIMIT")
+        return rate
 
     @property
     def WSVIEWS_MAX_CONNECTIONS_PER_USER(self) -> int | None:
         """Open connections allowed per authenticated user and process (no limit by default)."""
-        limit = self._get("WSVIEWS_MAX_CONNECTIONS_PER_USER", None)
-        return None if limit is None else int(limit)
+        limit: int | None = self._get("WSVIEWS_MAX_CONNECTIONS_PER_USER")
+        return limit
 
     @property
     def WSVIEWS_IDLE_TIMEOUT(self) -> float | None:
         """Seconds without a message either way before closing (off by default)."""
-        timeout = self._get("WSVIEWS_IDLE_TIMEOUT", None)
-        return None if timeout is None else float(timeout)
+        timeout: float | None = self._get("WSVIEWS_IDLE_TIMEOUT")
+        return timeout
 
     @property
     def WSVIEWS_BACKEND(self) -> dict[str, Any]:
         """
-        The group backend: ``{"BACKEND": "dotted.path", "OPTIONS": {...}}``.
+        The group backend, as ``{"BACKEND": "dotted.path", "OPTIONS": {...}}``.
 
-        The in-memory backend (one process) by default; see :doc:`groups`.
+        The setting may also be the dotted path alone, as for
+        ``EMAIL_BACKEND``. The in-memory backend (one process) by default;
+        see :doc:`groups`.
         """
-        return dict(
-            self._get(
-                "WSVIEWS_BACKEND",
-                {"BACKEND": "django_wsviews.backends.memory.MemoryBackend"},
-            )
-        )
+        return dict(self._get("WSVIEWS_BACKEND"))
 
     @property
     def WSVIEWS_SEND_QUEUE_SIZE(self) -> int:
         """Group messages a connection may have waiting to be sent (100)."""
-        size = self._get("WSVIEWS_SEND_QUEUE_SIZE", 100)
-        if type(size) is not int or size < 1:
-            raise ImproperlyConfigured(
-                f"WSVIEWS_SEND_QUEUE_SIZE must be a positive integer, not {size!r}: "
-                "set it to the number of group messages a connection may have "
-                "waiting, e.g. 100."
-            )
-        return size
+        return int(self._get("WSVIEWS_SEND_QUEUE_SIZE"))
 
     @property
     def WSVIEWS_SEND_QUEUE_OVERFLOW(self) -> str:
@@ -165,20 +430,13 @@ class Settings:
         later) and logs a warning; ``"drop_oldest"`` and ``"drop_newest"``
         drop a message instead, logging the first drop of each connection.
         """
-        policy = self._get("WSVIEWS_SEND_QUEUE_OVERFLOW", "close")
-        if policy not in OVERFLOW_POLICIES:
-            raise ImproperlyConfigured(
-                f"WSVIEWS_SEND_QUEUE_OVERFLOW is {policy!r}; set it to one of "
-                + ", ".join(repr(p) for p in OVERFLOW_POLICIES)
-                + "."
-            )
-        return str(policy)
+        return str(self._get("WSVIEWS_SEND_QUEUE_OVERFLOW"))
 
     @property
     def WSVIEWS_MAX_GROUPS_PER_CONNECTION(self) -> int | None:
-        """Groups a connection may be in at once (100); ``None`` for no limit."""
-        limit = self._get("WSVIEWS_MAX_GROUPS_PER_CONNECTION", 100)
-        return None if limit is None else int(limit)
+        """Groups a connection may be in at once (100 by default); ``None`` for no limit."""
+        limit: int | None = self._get("WSVIEWS_MAX_GROUPS_PER_CONNECTION")
+        return limit
 
 
 settings = Settings()

@@ -1,13 +1,25 @@
-"""Unit tests of django_wsviews.checks: the system checks of WebSocket routes."""
+"""Unit tests of django_wsviews.checks: the system checks of settings and WebSocket routes."""
 
 from __future__ import annotations
 
-from django.core.checks import Error, run_checks
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from django.core.checks import Error, Warning, run_checks
 from django.test import override_settings
 
-from django_wsviews.checks import check_http_urlpatterns, check_ws_urlpatterns
+from django_wsviews import conf
+from django_wsviews.backends import number_option
+from django_wsviews.backends.memory import MemoryBackend
+from django_wsviews.checks import (
+    check_http_urlpatterns,
+    check_settings,
+    check_ws_urlpatterns,
+)
 
 from . import urls_checks_e001, urls_checks_e002, urls_checks_e003
+from .test_conf import BAD_VALUES
 
 
 def wsviews_errors(messages: list) -> list:
@@ -106,3 +118,115 @@ def test_no_root_urlconf_no_errors() -> None:
     """Without ROOT_URLCONF the checks report nothing and do not fail."""
     assert check_ws_urlpatterns() == []
     assert check_http_urlpatterns() == []
+
+
+# Settings -------------------------------------------------------------------------
+
+
+class StrictBackend(MemoryBackend):
+    """The in-memory backend with one option, a number of seconds it checks."""
+
+    option_names = frozenset({"TIMEOUT"})
+
+    def __init__(
+        self, options: Mapping[str, Any], on_message: Callable[[bytes], None]
+    ) -> None:
+        super().__init__(options, on_message)
+        self.timeout = number_option(options, "TIMEOUT", 1.0)
+
+
+def ids(messages: list) -> list[str]:
+    """Return the ids of ``messages``."""
+    return [m.id for m in messages]
+
+
+def test_test_settings_pass() -> None:
+    """The test suite's settings (defaults for every WSVIEWS_* setting) pass."""
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_each_bad_setting_has_its_own_error(settings: Any, name: str) -> None:
+    """A value that breaks a setting's rule is an Error with that setting's id and a hint."""
+    setattr(settings, name, BAD_VALUES[name])
+    errors = check_settings()
+    assert ids(errors) == [conf.SETTINGS[name].check_id]
+    assert isinstance(errors[0], Error)
+    assert name in errors[0].msg
+    assert errors[0].hint
+
+
+def test_bad_rate_limit_fails_manage_py_check(settings: Any) -> None:
+    """The settings check is registered: run_checks() reports a bad WSVIEWS_RATE_LIMIT."""
+    settings.WSVIEWS_RATE_LIMIT = "20 per second"
+    assert "django_wsviews.E017" in ids(run_checks())
+
+
+def test_backend_string_form_passes(settings: Any) -> None:
+    """WSVIEWS_BACKEND as a dotted path alone is a valid setting."""
+    settings.WSVIEWS_BACKEND = "tests.test_checks.StrictBackend"
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "no.such.Backend",
+        "django_wsviews.views.WebSocketView",
+        {"BACKEND": "tests.test_checks.StrictBackend", "OPTIONS": {"TIMEOUTS": 2}},
+    ],
+)
+def test_e031_backend_cannot_be_loaded(settings: Any, backend: Any) -> None:
+    """A path that does not import, a class that is not a backend, an unknown option: E031."""
+    settings.WSVIEWS_BACKEND = backend
+    assert ids(check_settings()) == ["django_wsviews.E031"]
+
+
+def test_e031_names_the_options_the_backend_accepts(settings: Any) -> None:
+    """An unknown OPTIONS key's error lists the keys the backend declares."""
+    settings.WSVIEWS_BACKEND = {
+        "BACKEND": "tests.test_checks.StrictBackend",
+        "OPTIONS": {"TIMEOUTS": 2},
+    }
+    [error] = check_settings()
+    assert "TIMEOUT" in error.msg.split("accepts:")[1]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        {"BACKEND": "tests.test_checks.StrictBackend", "OPTIONS": {"TIMEOUT": -1}},
+        {
+            "BACKEND": "django_wsviews.backends.postgres.PostgresBackend",
+            "OPTIONS": {"DATABASE": "default"},  # sqlite
+        },
+    ],
+)
+def test_e032_backend_refuses_an_option_value(settings: Any, backend: Any) -> None:
+    """An option value the backend cannot use is E032, found without contacting a server."""
+    settings.WSVIEWS_BACKEND = backend
+    assert ids(check_settings()) == ["django_wsviews.E032"]
+
+
+def test_malformed_backend_is_not_loaded(settings: Any) -> None:
+    """A malformed WSVIEWS_BACKEND is E030 alone: the backend is not loaded too."""
+    settings.WSVIEWS_BACKEND = {"OPTIONS": {}}
+    assert ids(check_settings()) == ["django_wsviews.E030"]
+
+
+def test_w001_unknown_setting_names_the_closest(settings: Any) -> None:
+    """A mistyped WSVIEWS_* name is a Warning whose hint names the real setting."""
+    settings.WSVIEWS_BACKENDS = {"BACKEND": "x"}
+    [warning] = check_settings()
+    assert isinstance(warning, Warning)
+    assert warning.id == "django_wsviews.W001"
+    assert "WSVIEWS_BACKENDS" in warning.msg
+    assert "WSVIEWS_BACKEND?" in warning.hint
+
+
+def test_w001_without_a_close_name_lists_the_settings(settings: Any) -> None:
+    """A WSVIEWS_* name like no setting gets the list of settings as its hint."""
+    settings.WSVIEWS_XYZZY = 1
+    [warning] = check_settings()
+    assert warning.id == "django_wsviews.W001"
+    assert "WSVIEWS_RATE_LIMIT" in warning.hint
