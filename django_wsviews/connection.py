@@ -26,7 +26,7 @@ from django.views.decorators.debug import sensitive_variables
 from .exceptions import ConnectionClosed, InvalidState
 from .log import get_logger
 from .responses import deny
-from .status import CloseCode, close_code_for_restricted_server
+from .status import CloseCode, check_close, close_code_for_restricted_server
 
 if TYPE_CHECKING:
     from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
@@ -39,9 +39,6 @@ logger = get_logger("django_wsviews")
 # a new message in between: a hook that sends in a loop yields, one that
 # answers each message with a frame or two never pays for it.
 YIELD_EVERY = 64
-
-# Codes a server may send in a close frame (RFC 6455 7.4.1 and 7.4.2).
-_RESERVED_CLOSE_CODES = frozenset({1004, 1005, 1006, 1015})
 
 
 class State(enum.Enum):
@@ -276,10 +273,7 @@ class WebSocketConnection:
         return self._run(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
-        if code in _RESERVED_CLOSE_CODES or not (1000 <= code <= 4999):
-            raise ValueError(f"{code} is not a close code a server may send.")
-        if len(reason.encode()) > 123:
-            raise ValueError("A close reason is limited to 123 bytes of UTF-8.")
+        check_close(code, reason)
         if self._state is State.CLOSED:
             return
         self._state = State.CLOSED
@@ -300,8 +294,11 @@ class WebSocketConnection:
         Close the connection from any thread, without waiting.
 
         For signal receivers and other sync code that is not a hook of this
-        connection. Does nothing if the connection is already closed.
+        connection. Does nothing if the connection is already closed. Raise
+        :class:`ValueError`, in the caller's thread, for a code a server may
+        not send or a reason over 123 bytes.
         """
+        check_close(code, reason)
 
         def close() -> None:
             if self._state is not State.CLOSED:

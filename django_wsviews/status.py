@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CloseCode", "close_code_for_restricted_server", "is_sendable"]
+__all__ = [
+    "SENDABLE_REGISTERED_CODES",
+    "CloseCode",
+    "check_close",
+    "close_code_for_restricted_server",
+    "is_sendable",
+]
 
 
 class CloseCode(enum.IntEnum):
@@ -52,10 +58,42 @@ def close_code_for_restricted_server(code: int) -> int:
     return int(CloseCode.NORMAL_CLOSURE)
 
 
-# Codes that must never appear in a close frame (RFC 6455 7.4.1); 1004 is reserved.
-_NEVER_SENT = frozenset({1004, 1005, 1006, 1015})
+#: Registered codes that must never appear in a close frame (RFC 6455 7.4.1):
+#: they report what the other side saw, not what it was told.
+_NEVER_SENT = frozenset(
+    {CloseCode.NO_STATUS_RCVD, CloseCode.ABNORMAL_CLOSURE, CloseCode.TLS_HANDSHAKE}
+)
+
+#: The registered codes a server may send: every 1xxx member of CloseCode but
+#: the never-sent ones. 1004 and 1016-2999 are reserved and unassigned.
+SENDABLE_REGISTERED_CODES = frozenset(
+    code for code in CloseCode if code < 3000 and code not in _NEVER_SENT
+)
+
+#: The largest close reason, in bytes of UTF-8 (a control frame is 125 bytes).
+MAX_REASON_BYTES = 123
 
 
 def is_sendable(code: int) -> bool:
-    """Return whether a server may send ``code`` in a close frame (1000-4999, less the reserved)."""
-    return CloseCode.NORMAL_CLOSURE <= code <= 4999 and code not in _NEVER_SENT
+    """Return whether a server may send ``code``: a registered code, or 3000-4999."""
+    return code in SENDABLE_REGISTERED_CODES or 3000 <= code <= 4999
+
+
+def check_close(code: int, reason: str) -> None:
+    """
+    Raise :class:`ValueError` unless ``code`` and ``reason`` may go in a close frame.
+
+    The one check behind ``close()``, ``close_soon()`` and
+    ``close_user_sockets()``: ``code`` must be sendable (:func:`is_sendable`)
+    and ``reason`` at most 123 bytes of UTF-8.
+    """
+    if not is_sendable(code):
+        raise ValueError(
+            f"{code} is not a close code a server may send: use a CloseCode "
+            "member (1000-1014, less 1005 and 1006) or an application code in "
+            "3000-4999."
+        )
+    if len(reason.encode()) > MAX_REASON_BYTES:
+        raise ValueError(
+            f"A close reason is limited to {MAX_REASON_BYTES} bytes of UTF-8."
+        )

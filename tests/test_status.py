@@ -111,3 +111,33 @@ def test_status_imports_nothing_from_django() -> None:
         node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
     }
     assert not any(name == "django" or name.startswith("django.") for name in imported)
+
+
+def test_sendable_registered_codes() -> None:
+    """The registered codes a server may send: 1000-1014 less 1004 (unassigned), 1005 and 1006."""
+    assert set(status.SENDABLE_REGISTERED_CODES) == {
+        1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1008, 1011, 1012, 1014, 3000, 4403, 4999])
+def test_check_close_accepts_sendable_codes(code: int) -> None:
+    """Registered sendable codes and 3000-4999 pass the check."""
+    status.check_close(code, "")
+
+
+@pytest.mark.parametrize(
+    "code", [999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, -1]
+)
+def test_check_close_refuses_other_codes(code: int) -> None:
+    """Reserved, never-sent and unassigned codes are refused, naming the code."""
+    with pytest.raises(ValueError, match=str(code)):
+        status.check_close(code, "")
+
+
+def test_check_close_limits_the_reason_in_utf8_bytes() -> None:
+    """A reason of 123 bytes passes; 124 bytes (in 4-byte characters) is refused."""
+    status.check_close(1000, "a" * 123)
+    status.check_close(1000, "\U0001f600" * 30 + "abc")  # 123 bytes
+    with pytest.raises(ValueError, match="123 bytes"):
+        status.check_close(1000, "\U0001f600" * 31)  # 124 bytes
