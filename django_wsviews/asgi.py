@@ -13,10 +13,11 @@ or, wrapping an application that already exists::
 
 HTTP requests go to the wrapped application untouched. ``websocket``
 connections are routed by ``ws_urlpatterns`` and served by WebSocket views.
-``lifespan`` is answered here (Django's handler refuses it): startup connects
-the group backend; on shutdown every open WebSocket is closed with 1012
-(service restart, which tells clients to reconnect) and its ``disconnect()``
-runs, then the group backend is closed.
+``lifespan`` is answered here (Django's handler refuses it): startup runs the
+system checks (ASGI servers do not) and connects the group backend; on
+shutdown every open WebSocket is closed with 1012 (service restart, which
+tells clients to reconnect) and its ``disconnect()`` runs, then the group
+backend is closed.
 """
 
 from __future__ import annotations
@@ -25,16 +26,16 @@ import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 import django
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import setting_changed
 from django.http import HttpResponseNotFound
 from django.urls import Resolver404, set_script_prefix
 from django.utils.log import log_response
 
-from . import conf, groups
+from . import checks, conf, groups
 from .connection import State
-from .db import close_connections
+from .db import database_hygiene
 from .handshake import HandshakeHandler, Proceed
 from .log import get_logger
 from .request import WebSocketRequest, get_script_prefix
@@ -102,16 +103,14 @@ class WebSocketMiddleware:
             return  # the client left before the handshake began
         task = cast("asyncio.Task[Any]", asyncio.current_task())
         self._connections[task] = None
+        # The connection's worker thread, and its database connections.
         context = ThreadSensitiveContext()
         try:
-            async with context:
-                try:
-                    view = await self._handshake(scope, receive, send)
-                    if view is not None:
-                        self._connections[task] = view
-                        await view.dispatch()
-                finally:
-                    await _close_thread_connections(context)
+            async with context, database_hygiene(context):
+                view = await self._handshake(scope, receive, send)
+                if view is not None:
+                    self._connections[task] = view
+                    await view.dispatch()
         finally:
             del self._connections[task]
 
@@ -212,7 +211,15 @@ class WebSocketMiddleware:
                 return
 
     async def startup(self) -> None:
-        """Prepare to serve: build the middleware chain, connect the group backend."""
+        """
+        Prepare to serve: run the checks, build the middleware chain, connect the group backend.
+
+        ASGI servers run no system checks, so django-wsviews' run here (see
+        :func:`~django_wsviews.checks.check_at_startup`): a setting that cannot
+        work raises ImproperlyConfigured naming the fix, and startup fails;
+        routing errors and warnings are logged.
+        """
+        await sync_to_async(checks.check_at_startup)()
         self.handler  # noqa: B018  (load the middleware now, not on the first handshake)
         await groups.startup()
 
@@ -240,14 +247,6 @@ class WebSocketMiddleware:
             if pending:
                 await asyncio.wait(pending)
         await groups.shutdown()
-
-
-async def _close_thread_connections(context: ThreadSensitiveContext) -> None:
-    # Database connections live in the worker thread of the connection's
-    # context; close them there before the thread goes away.
-    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
-    if executors is None or context in executors:
-        await sync_to_async(close_connections)()
 
 
 def get_asgi_application() -> WebSocketMiddleware:

@@ -37,7 +37,7 @@ from django.utils.decorators import classonlymethod
 
 from . import conf, jsontext, sessions
 from .connection import State, WebSocketConnection
-from .db import run_in_thread, run_sync
+from .db import connection_thread, run_in_thread, run_sync
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed
 from .groups import aload_user, user_group_for, validate_group_name
@@ -553,12 +553,21 @@ class WebSocketView(WebSocketConnection):
     # Plumbing ---------------------------------------------------------------
 
     async def _call(self, name: str, *args: Any) -> None:
-        """Run hook ``name``, in a worker thread if it is a plain function."""
+        """
+        Run hook ``name``, in a worker thread if it is a plain function.
+
+        Either way, the database connections of the connection's thread are
+        tidied as a request's are (see :mod:`django_wsviews.db`).
+        """
         hook = getattr(self, name)
         if name in self._sync_hooks:
             await run_in_thread(hook, *args)
         else:
             await hook(*args)
+            # Inline, not a call: a hook that used no thread costs nothing.
+            thread = connection_thread.get()
+            if thread is not None and thread.dirty:  # it used the ORM, say
+                await thread.tidy()
 
     async def _guarded(self, name: str, *args: Any) -> None:
         """Run hook ``name``; pass an exception escaping it to handle_exception()."""
@@ -797,6 +806,9 @@ class WebSocketView(WebSocketConnection):
             # A read still under way yields the next message in order.
             self._reader = reader
         hook.result()
+        thread = connection_thread.get()
+        if thread is not None and thread.dirty:  # as in _call()
+            await thread.tidy()
 
 
 class JsonWebSocketView(WebSocketView):

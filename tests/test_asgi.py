@@ -206,3 +206,78 @@ class TestRequest:
         async with WebSocketClient(scheme="wss").connect("/ws/info/s/3/") as ws:
             info = json.loads(await ws.receive())  # type: ignore[arg-type]
         assert (info["secure"], info["absolute"]) == (True, "https://testserver/x/")
+
+
+class TestLifespanChecks:
+    """Lifespan startup runs the system checks, since ASGI servers run none."""
+
+    async def test_bad_setting_fails_startup_with_the_fix(
+        self, settings: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A setting that would fail every connection fails startup, its id and fix in the message."""
+        settings.WSVIEWS_RATE_LIMIT = "20 per second"
+        lifespan = Lifespan(WebSocketMiddleware(ASGIHandler()))
+        with caplog.at_level(logging.ERROR, "django_wsviews"):
+            sent = await lifespan.event("startup")
+            await asyncio.wait_for(lifespan.task, 5)
+        assert sent["type"] == "lifespan.startup.failed"
+        assert "django_wsviews.E017" in sent["message"]
+        assert "'N/s'" in sent["message"]
+        assert "django_wsviews.E017" in caplog.text
+
+    async def test_backend_as_a_dotted_path_starts(self, settings: Any) -> None:
+        """WSVIEWS_BACKEND = "dotted.path" is a backend without options: startup completes."""
+        settings.WSVIEWS_BACKEND = "django_wsviews.backends.memory.MemoryBackend"
+        lifespan = Lifespan(WebSocketMiddleware(ASGIHandler()))
+        assert await lifespan.event("startup") == {"type": "lifespan.startup.complete"}
+        assert await lifespan.event("shutdown") == {
+            "type": "lifespan.shutdown.complete"
+        }
+
+    async def test_routing_errors_are_logged_with_hints(
+        self, settings: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A WebSocket view in urlpatterns is logged at startup (E003 and its hint); startup completes."""
+        settings.ROOT_URLCONF = "tests.urls_checks_e003"
+        lifespan = Lifespan(WebSocketMiddleware(ASGIHandler()))
+        with caplog.at_level(logging.WARNING, "django_wsviews.checks"):
+            assert await lifespan.event("startup") == {
+                "type": "lifespan.startup.complete"
+            }
+        await lifespan.event("shutdown")
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 3
+        assert all("django_wsviews.E003" in e and "ws_urlpatterns" in e for e in errors)
+
+    async def test_warnings_logged_and_silenced_checks_skipped(
+        self, settings: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A mistyped setting is a logged warning; SILENCED_SYSTEM_CHECKS holds at startup."""
+        settings.ROOT_URLCONF = "tests.urls_checks_e003"
+        settings.SILENCED_SYSTEM_CHECKS = ["django_wsviews.E003"]
+        settings.WSVIEWS_RATE_LIMITS = "20/s"
+        lifespan = Lifespan(WebSocketMiddleware(ASGIHandler()))
+        with caplog.at_level(logging.WARNING, "django_wsviews.checks"):
+            assert await lifespan.event("startup") == {
+                "type": "lifespan.startup.complete"
+            }
+        await lifespan.event("shutdown")
+        [record] = caplog.records
+        assert record.levelno == logging.WARNING
+        assert "django_wsviews.W001" in record.getMessage()
+        assert "WSVIEWS_RATE_LIMIT?" in record.getMessage()
+
+    async def test_not_installed_is_logged(
+        self, settings: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Without django_wsviews in INSTALLED_APPS, startup logs an error naming the fix."""
+        settings.INSTALLED_APPS = [
+            app for app in settings.INSTALLED_APPS if app != "django_wsviews"
+        ]
+        lifespan = Lifespan(WebSocketMiddleware(ASGIHandler()))
+        with caplog.at_level(logging.ERROR, "django_wsviews"):
+            assert await lifespan.event("startup") == {
+                "type": "lifespan.startup.complete"
+            }
+        await lifespan.event("shutdown")
+        assert "Add 'django_wsviews' to INSTALLED_APPS" in caplog.text

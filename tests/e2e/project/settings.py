@@ -78,3 +78,6 @@ LOGGING = {
         "e2e": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
+
+# The project is an app of its own, for models.py (unmanaged: nothing to migrate).
+INSTALLED_APPS += ["tests.e2e.project"]

@@ -12,6 +12,8 @@ urlpatterns = [
     path("login/", LoginView.as_view(template_name="login.html"), name="login"),
     # A WebSocket view routed for HTTP too: a plain GET gets 426.
     path("ws/echo/", views.EchoView.as_view()),
+    path("socket-token/", views.socket_token, name="socket-token"),
+    path("token-page/", views.token_page, name="token-page"),
 ]
 
 ws_urlpatterns = [
@@ -29,4 +31,6 @@ ws_urlpatterns = [
     path("ws/hold/<str:tag>/", views.HoldView.as_view(), name="hold"),
     path("ws/started/<str:tag>/", views.StartedView.as_view(), name="started"),
     path("ws/release/<str:tag>/", views.ReleaseView.as_view(), name="release"),
+    path("ws/token-echo/", views.TokenEchoView.as_view(), name="token-echo"),
+    path("ws/orm/", views.OrmQueryView.as_view(), name="orm"),
 ]

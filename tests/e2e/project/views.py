@@ -8,10 +8,12 @@ import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import connections, models
 from django.http import HttpRequest, HttpResponse
 
 from django_wsviews import JsonWebSocketView, LoginRequiredMixin, WebSocketView
+
+from .models import Backend
 
 logger = logging.getLogger("e2e")
 
@@ -204,3 +206,44 @@ class QueryView(WebSocketView):
 def _select_one() -> None:
     with connections["pg"].cursor() as cursor:
         cursor.execute("SELECT 1")
+
+
+# Token authentication from a browser (tests/e2e/test_browser.py) -------------
+
+from django.contrib.auth.decorators import login_required  # noqa: E402
+from django.http import JsonResponse  # noqa: E402
+from django.shortcuts import render  # noqa: E402
+
+from django_wsviews import TokenAuthMixin, make_token  # noqa: E402
+
+
+@login_required
+def socket_token(request: HttpRequest) -> JsonResponse:
+    """Return a socket token for the logged-in user, as docs/security.rst shows."""
+    return JsonResponse({"token": make_token(request.user)})
+
+
+def token_page(request: HttpRequest) -> HttpResponse:
+    """A page whose script opens token-authenticated sockets as the docs say."""
+    return render(request, "token_socket.html")
+
+
+class TokenEchoView(TokenAuthMixin, LoginRequiredMixin, EchoView):
+    """Echo, for a user authenticated by a token; speaks an optional protocol."""
+
+    subprotocols = ("echo.v1",)
+
+
+class OrmQueryView(WebSocketView):
+    """
+    Answer every message with the pid of the PostgreSQL connection that an
+    async ORM query on the ``pg`` database ran on.
+    """
+
+    async def receive(self, message: str | bytes) -> None:
+        backend = await Backend.objects.using("pg").aget(
+            pid=models.Func(
+                function="pg_backend_pid", output_field=models.IntegerField()
+            )
+        )
+        await self.send(str(backend.pid))
