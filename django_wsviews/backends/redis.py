@@ -35,7 +35,9 @@ Failure policy: when the pub/sub connection breaks, open WebSockets stay up;
 the backend logs a warning, reconnects with backoff and re-subscribes every
 group. ``publish()`` raises
 :class:`~django_wsviews.exceptions.BroadcastError` while Redis is
-unreachable.
+unreachable. A PUBLISH is sent at most once, never retried; a publishing
+connection that the server closed meanwhile is replaced before use, so once
+Redis is back, broadcasts go through.
 """
 
 from __future__ import annotations
@@ -102,8 +104,8 @@ class RedisBackend(BaseBackend):
         )
         self._subscribe_timeout = number_option(options, "SUBSCRIBE_TIMEOUT", 5)
         self._sentinel: Any = None
-        # No retries: a PUBLISH whose answer is lost is not sent again (at most
-        # once); the pool reconnects a connection the server closed before use.
+        # Publishing sends a PUBLISH at most once, and checks its connections
+        # itself: see _drop_closed_connections().
         self._publisher = self._client()
         self._subscriber = self._client()
         self._channels: set[bytes] = set()  # wanted
@@ -218,8 +220,17 @@ class RedisBackend(BaseBackend):
                 logger.debug("UNSUBSCRIBE failed (%s); the listener will resync.", exc)
 
     async def publish(self, group: str, payload: bytes) -> None:
-        """PUBLISH ``payload``; raise BroadcastError if Redis is unreachable."""
+        """
+        PUBLISH ``payload``, once; raise BroadcastError if Redis is unreachable.
+
+        A pooled connection that the server closed while it sat idle (a
+        restart, ``CLIENT KILL``, the server's ``timeout``) is replaced before
+        use, so the first broadcast after an outage goes through. A
+        connection that fails once the command is written fails the
+        broadcast: Redis may have delivered it, so it is not sent again.
+        """
         try:
+            await self._drop_closed_connections()
             await self._publisher.publish(self._channel(group), payload)
         except (self._redis.RedisError, OSError) as exc:
             raise BroadcastError(
@@ -227,6 +238,39 @@ class RedisBackend(BaseBackend):
                 f"unreachable ({exc}). Open connections stay up; the backend "
                 "reconnects on its own."
             ) from exc
+
+    # The publishing connections ---------------------------------------------------
+
+    async def _drop_closed_connections(self) -> None:
+        """
+        Disconnect the idle pooled connections that the server has closed.
+
+        redis-py reconnects a disconnected connection when it is next used.
+        Why not leave it to redis-py: its pool checks a connection on
+        checkout, but some versions miss one the server closed (5.0; 8.1
+        under RESP3, its default), and then the command fails. Its other
+        remedies would resend: a ``Retry`` (with ``retry_on_error``) cannot
+        tell a ConnectionError raised before the PUBLISH was written from one
+        raised while reading its answer, after Redis may have delivered it;
+        and ``health_check_interval`` PINGs only connections idle for longer
+        than the interval (a short outage goes unnoticed), and a failed PING
+        fails the command unless the ``Retry`` it shares with the command
+        allows retries. Here the check costs no round trip: the event loop
+        has already read the server's end of stream (or a reset) on a closed
+        connection. Not caught: a connection that died without the server
+        closing it (a crashed host); its broadcast fails, the next one
+        reconnects.
+        """
+        pool = self._publisher.connection_pool
+        closed = [
+            connection
+            for connection in getattr(pool, "_available_connections", ())
+            if _closed_by_server(connection)
+        ]
+        for connection in closed:
+            # nowait: the connection is marked disconnected before any await,
+            # so no other broadcast can take it from the pool half-closed.
+            await connection.disconnect(nowait=True)
 
     # The pub/sub connection -------------------------------------------------------
 
@@ -294,6 +338,12 @@ class RedisBackend(BaseBackend):
                 if message["channel"] in self._channels:
                     self._confirmed.add(message["channel"])
                 self._signal.notify()
+
+
+def _closed_by_server(connection: Any) -> bool:
+    """Return whether the event loop has seen the server close ``connection`` (EOF or reset)."""
+    reader = getattr(connection, "_reader", None)  # None: not connected
+    return reader is not None and (reader.at_eof() or reader.exception() is not None)
 
 
 async def _quietly(awaitable: Any) -> None:
