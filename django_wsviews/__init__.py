@@ -10,6 +10,7 @@ from .exceptions import (
     HandshakeRejected,
     HandshakeTimeout,
     InvalidState,
+    TooManyGroups,
     WebSocketError,
 )
 from .groups import (
@@ -41,6 +42,7 @@ __all__ = [
     "PermissionRequiredMixin",
     "State",
     "TokenAuthMixin",
+    "TooManyGroups",
     "UserPassesTestMixin",
     "WebSocketError",
     "WebSocketView",

@@ -9,8 +9,10 @@ This module imports nothing from Django. The hierarchy::
     │                           (send before accept, accept twice, ...)
     ├── HandshakeRejected       the test client's handshake was refused (with a status)
     ├── HandshakeTimeout        the test client got no answer in time
-    └── BroadcastError          the group backend could not take a broadcast
-                                (its server is unreachable)
+    ├── BroadcastError          the group backend could not take a broadcast
+    │                           (its server is unreachable)
+    └── TooManyGroups           a join would put the connection in more groups
+                                than its limit
 
 ``WebSocketError`` derives from :class:`Exception`, so a ``try``/``except
 Exception`` in a hook also catches them.
@@ -24,6 +26,7 @@ __all__ = [
     "HandshakeRejected",
     "HandshakeTimeout",
     "InvalidState",
+    "TooManyGroups",
     "WebSocketError",
 ]
 
@@ -90,3 +93,20 @@ class BroadcastError(WebSocketError):
     sent; open connections stay up and the backend reconnects on its own, so
     a later broadcast may succeed.
     """
+
+
+class TooManyGroups(WebSocketError):
+    """
+    A join would put the connection in more groups than it may be in.
+
+    Raised by :meth:`~django_wsviews.WebSocketView.join` (which then joins
+    none of the groups it was given) and, when ``get_group_names()`` and the
+    user's group exceed the limit, by ``accept()`` (the handshake is refused
+    with 500). ``limit`` is the view's ``get_max_groups_per_connection()``;
+    ``count`` the number of groups the connection would have been in.
+    """
+
+    def __init__(self, message: str, *, limit: int, count: int) -> None:
+        self.limit = limit
+        self.count = count
+        super().__init__(message)

@@ -37,12 +37,13 @@ from asgiref.sync import async_to_sync
 from django.utils.functional import LazyObject, empty
 
 from . import jsontext
+from .backends.memory import MemoryBackend
 from .db import run_sync
 from .envelope import GroupMessage, encode_close, encode_message
 from .exceptions import BroadcastError
-from .hub import current_hub, get_hub
+from .hub import Hub, current_hub, get_hub, serving
 from .log import get_logger
-from .status import CloseCode, is_sendable
+from .status import CloseCode, check_close
 
 __all__ = [
     "GroupMessage",
@@ -175,11 +176,38 @@ def _encode(
 
 
 async def _publish(group: str, payload: bytes) -> None:
+    hub = get_hub()
+    _warn_if_nobody_listens(hub, group)
     try:
-        await get_hub().publish(group, payload)
+        await hub.publish(group, payload)
     except BroadcastError as exc:
         logger.error("Broadcast to group %r failed: %s", group, exc)
         raise
+
+
+_warned_nobody_listens = False
+
+
+def _warn_if_nobody_listens(hub: Hub, group: str) -> None:
+    """Warn, once per process, that the in-memory backend reaches nobody from here."""
+    global _warned_nobody_listens
+    if (
+        _warned_nobody_listens
+        or serving()
+        or not issubclass(hub.config.backend_class, MemoryBackend)
+    ):
+        return
+    _warned_nobody_listens = True
+    logger.warning(
+        "A broadcast to group %r reached nobody: WSVIEWS_BACKEND is the "
+        "in-memory backend, which reaches only this process, and this process "
+        "serves no WebSocket connections (a shell, a management command, a "
+        "task). To reach the server's connections from here, set "
+        "WSVIEWS_BACKEND to the Redis backend "
+        "(django_wsviews.backends.redis.RedisBackend) or the PostgreSQL backend "
+        "(django_wsviews.backends.postgres.PostgresBackend). Said once per process.",
+        group,
+    )
 
 
 def _sync_publish(group: str, payload: bytes, name: str) -> None:
@@ -231,7 +259,9 @@ def broadcast(
     The sync twin of :func:`abroadcast`, for sync code; raise RuntimeError in async code.
 
     Outside a server process (a management command, a Celery task) each call
-    opens and closes its own backend connection.
+    opens and closes its own backend connection. The in-memory backend
+    reaches nobody from there: the first such broadcast of the process logs
+    a warning naming the backends that do.
     """
     validate_group_name(group)
     _sync_publish(group, _encode(group, message, json, sender, meta), "broadcast")
@@ -269,10 +299,7 @@ def send_to_user(
 
 
 def _close_payload(user: Any, code: int, reason: str) -> tuple[str, bytes]:
-    if not is_sendable(code):
-        raise ValueError(f"{code} is not a close code a server may send.")
-    if len(reason.encode()) > 123:
-        raise ValueError("A close reason is limited to 123 bytes of UTF-8.")
+    check_close(code, reason)
     group = user_group_name(user)
     return group, encode_close(group, code, reason)
 

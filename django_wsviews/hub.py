@@ -7,6 +7,12 @@ the backend once, when its first local member joins, and unsubscribes it
 when the last one leaves: a group with a thousand members in a process costs
 one subscription there.
 
+Joining and leaving cost the same however many groups the process has: the
+reconciliation loop works from the set of groups changed since its last
+turn, never from every group. It subscribes every group asked for in the
+same turn of the event loop, or while a subscription is in flight, with
+one call to the backend (one ``SUBSCRIBE`` for Redis).
+
 A message from the backend is decoded once and handed to every local member
 by a non-blocking put into the member's bounded queue
 (:class:`~django_wsviews.membership.Membership`); the fan-out never awaits a
@@ -21,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Collection
 from typing import Protocol
 
 from .backends import BackendConfig, get_backend_config
 from .envelope import CloseRequest, GroupMessage, decode
 from .log import get_logger
 
-__all__ = ["Hub", "Member", "current_hub", "get_hub"]
+__all__ = ["Hub", "Member", "current_hub", "get_hub", "serving"]
 
 logger = get_logger("django_wsviews.groups")
 
@@ -55,6 +62,8 @@ class Hub:
         self._members: dict[str, set[Member]] = {}
         self._subscribed: set[str] = set()  # groups the backend has taken
         self._waiters: dict[str, asyncio.Future[None]] = {}
+        # Groups whose subscription may need to change; _run() works from these.
+        self._pending: set[str] = set()
         self._changed = asyncio.Event()
         self._started: asyncio.Future[None] | None = None
         self._backend_closed = False
@@ -67,6 +76,8 @@ class Hub:
 
     async def start(self) -> None:
         """Connect the backend, once; raise what a misconfigured backend raises."""
+        global _serving
+        _serving = True
         if self._started is None:
             self._started = asyncio.ensure_future(self.backend.connect())
         await asyncio.shield(self._started)
@@ -79,16 +90,35 @@ class Hub:
         process (at once when another local member already joined it).
         Raise RuntimeError once the hub is closed (the server is stopping).
         """
+        await self.add_all((group,), member)
+
+    async def add_all(self, groups: Collection[str], member: Member) -> None:
+        """
+        Make ``member`` a local member of every group of ``groups``.
+
+        Like :meth:`add`, with one subscription for all the groups that need
+        one. Nothing to do for an empty collection.
+        """
         if self.closed:
             raise RuntimeError("Cannot join a group: the server is shutting down.")
-        self._members.setdefault(group, set()).add(member)
-        if group in self._subscribed:
-            return
-        waiter = self._waiters.get(group)
-        if waiter is None:
-            waiter = self._waiters[group] = asyncio.get_running_loop().create_future()
-            self._changed.set()
-        await asyncio.shield(waiter)
+        waiting: list[asyncio.Future[None]] = []
+        for group in groups:
+            members = self._members.get(group)
+            if members is None:
+                members = self._members[group] = set()
+            members.add(member)
+            if group in self._subscribed:
+                continue
+            waiter = self._waiters.get(group)
+            if waiter is None:
+                waiter = self._waiters[group] = (
+                    asyncio.get_running_loop().create_future()
+                )
+                self._pending.add(group)
+                self._changed.set()
+            waiting.append(waiter)
+        for waiter in waiting:  # resolved together, as a rule: one real wait
+            await asyncio.shield(waiter)
 
     def discard(self, group: str, member: Member) -> None:
         """Remove ``member`` from ``group``; the last one out unsubscribes it, soon."""
@@ -98,6 +128,7 @@ class Hub:
         members.discard(member)
         if not members:
             del self._members[group]
+            self._pending.add(group)
             self._changed.set()
 
     async def publish(self, group: str, payload: bytes) -> None:
@@ -106,8 +137,8 @@ class Hub:
 
     async def close(self) -> None:
         """Close the backend; the hub takes no more members."""
-        if not self.closed:
-            self.closed = True
+        self.closed = True
+        self._changed.set()  # ends the loop, should a backend swallow the cancellation
         self._task.cancel()
         _, pending = await asyncio.wait({self._task}, timeout=CLOSE_TIMEOUT)
         if pending:
@@ -133,7 +164,7 @@ class Hub:
     async def _run(self) -> None:
         """Keep the backend's subscriptions in step with the local members."""
         try:
-            while True:
+            while not self.closed:
                 await self._changed.wait()
                 self._changed.clear()
                 await self._sync_subscriptions()
@@ -149,10 +180,20 @@ class Hub:
                 logger.exception("Error closing the group backend")
 
     async def _sync_subscriptions(self) -> None:
-        gone = [group for group in self._subscribed if group not in self._members]
-        new = [group for group in self._members if group not in self._subscribed]
-        for group in [g for g in self._waiters if g not in self._members]:
-            self._waiters.pop(group).set_result(None)  # every joiner left
+        """Subscribe and unsubscribe the groups changed since the last call."""
+        pending, self._pending = self._pending, set()
+        gone: list[str] = []
+        new: list[str] = []
+        for group in pending:
+            if group in self._members:
+                if group not in self._subscribed:
+                    new.append(group)
+            else:
+                if group in self._subscribed:
+                    gone.append(group)
+                waiter = self._waiters.pop(group, None)
+                if waiter is not None:
+                    waiter.set_result(None)  # every joiner left
         try:
             if gone:
                 self._subscribed.difference_update(gone)
@@ -163,6 +204,7 @@ class Hub:
                 self._subscribed.update(new)
         except Exception as exc:
             logger.exception("Error changing the group backend's subscriptions")
+            self._pending.update(new)  # tried again with the next change
             for group in new:
                 waiter = self._waiters.pop(group, None)
                 if waiter is not None and not waiter.done():
@@ -176,6 +218,20 @@ class Hub:
 
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+# Whether a hub of this process has started: at lifespan startup, or when a
+# connection joined a group (without lifespan).
+_serving = False
+
+
+def serving() -> bool:
+    """
+    Return whether this process serves WebSocket connections.
+
+    True once a hub has started: at lifespan startup, or when a connection
+    first joined a group. False in a shell or a management command.
+    """
+    return _serving
 
 
 def get_hub() -> Hub:

@@ -17,6 +17,12 @@ the group talks), ``WSVIEWS_SEND_QUEUE_OVERFLOW`` decides:
 - ``"drop_newest"``: drop the new message.
 
 Dropping logs a warning on a connection's first drop, then at DEBUG.
+
+A connection may be in at most ``max_groups`` groups (the view's
+``get_max_groups_per_connection()``): a join that would take it past them
+raises :class:`~django_wsviews.exceptions.TooManyGroups` and joins nothing.
+Joining and leaving cost the same however many groups the connection, or
+the process, is in.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from . import conf
 from .envelope import GroupMessage
+from .exceptions import TooManyGroups
 from .hub import Hub, get_hub
 from .log import get_logger
 from .status import CloseCode
@@ -47,7 +54,8 @@ class Membership:
     ``deliver`` runs the view's hook on one message; ``close`` closes the
     connection; ``is_closed`` tells whether it has ended; ``label`` names it
     in logs (the path); ``context`` is the connection's context, in which
-    its tasks run (so a sync hook runs in the connection's thread).
+    its tasks run (so a sync hook runs in the connection's thread);
+    ``max_groups`` is the most groups it may be in at once (None: no limit).
     """
 
     def __init__(
@@ -58,8 +66,10 @@ class Membership:
         is_closed: Callable[[], bool],
         label: str,
         context: contextvars.Context,
+        max_groups: int | None,
     ) -> None:
         self.groups: set[str] = set()
+        self.max_groups = max_groups
         self._deliver = deliver
         self._close = close
         self._is_closed = is_closed
@@ -74,20 +84,42 @@ class Membership:
         self._shut = False
         self._dropped = 0
 
-    async def join(self, group: str) -> None:
-        """Join ``group``; return once its messages reach this connection."""
-        if group in self.groups:
+    async def join(self, groups: Iterable[str]) -> None:
+        """
+        Join ``groups``; return once their messages reach this connection.
+
+        The groups this connection is already in are skipped (and not
+        counted twice); the others are subscribed together. Raise
+        TooManyGroups, joining none, if the connection would be in more
+        than ``max_groups``.
+        """
+        new = [group for group in dict.fromkeys(groups) if group not in self.groups]
+        if not new:
             return
+        count = len(self.groups) + len(new)
+        if self.max_groups is not None and count > self.max_groups:
+            raise TooManyGroups(
+                f"WebSocket {self._label} cannot join {len(new)} more group(s): "
+                f"it would be in {count}, over its limit of {self.max_groups}. "
+                "Leave groups first, or raise the view's "
+                "max_groups_per_connection (WSVIEWS_MAX_GROUPS_PER_CONNECTION).",
+                limit=self.max_groups,
+                count=count,
+            )
         if self._hub is None:
             self._hub = get_hub()
-        self.groups.add(group)
-        await self._hub.add(group, self)
+        self.groups.update(new)
+        await self._hub.add_all(new, self)
 
-    def leave(self, group: str) -> None:
-        """Leave ``group``; do nothing if not a member."""
-        if group in self.groups and self._hub is not None:
-            self.groups.discard(group)
-            self._hub.discard(group, self)
+    def leave(self, groups: Iterable[str]) -> None:
+        """Leave ``groups``; skip those this connection is not in."""
+        hub = self._hub
+        if hub is None:
+            return
+        for group in groups:
+            if group in self.groups:
+                self.groups.discard(group)
+                hub.discard(group, self)
 
     def start(self) -> None:
         """Start delivering (after accept); messages queued before are delivered first."""

@@ -39,7 +39,7 @@ from . import conf, jsontext, sessions
 from .connection import State, WebSocketConnection
 from .db import connection_thread, run_in_thread, run_sync
 from .envelope import GroupMessage
-from .exceptions import ConnectionClosed
+from .exceptions import ConnectionClosed, TooManyGroups
 from .groups import aload_user, user_group_for, validate_group_name
 from .limits import (
     Rate,
@@ -154,6 +154,12 @@ class WebSocketView(WebSocketConnection):
     #: refused with 429. ``None`` follows ``WSVIEWS_MAX_CONNECTIONS_PER_USER``
     #: (no limit by default).
     max_connections_per_user: ClassVar[int | None] = None
+
+    #: Groups a connection may be in at once, those joined on accept
+    #: included; past it, :meth:`join` raises
+    #: :class:`~django_wsviews.exceptions.TooManyGroups`. ``None`` follows
+    #: ``WSVIEWS_MAX_GROUPS_PER_CONNECTION`` (100 by default).
+    max_groups_per_connection: ClassVar[int | None] = None
 
     #: Re-read the session this often (seconds; 0 means before every
     #: message) and call :meth:`session_expired` once it has ended or its
@@ -367,6 +373,17 @@ class WebSocketView(WebSocketConnection):
             return self.max_connections_per_user
         return conf.settings.WSVIEWS_MAX_CONNECTIONS_PER_USER
 
+    def get_max_groups_per_connection(self) -> int | None:
+        """
+        Return the most groups a connection may be in at once, or None for no limit.
+
+        Read once per connection, at its first join (or accept, with groups
+        to join).
+        """
+        if self.max_groups_per_connection is not None:
+            return self.max_groups_per_connection
+        return conf.settings.WSVIEWS_MAX_GROUPS_PER_CONNECTION
+
     async def _take_user_slot(self) -> bool:
         """Count this connection against its user's limit; False once over it."""
         limit = self.get_max_connections_per_user()
@@ -459,34 +476,50 @@ class WebSocketView(WebSocketConnection):
         """Return the groups this connection is a member of."""
         return frozenset(() if self._membership is None else self._membership.groups)
 
-    def join(self, group: str) -> Awaitable[None]:
+    def join(self, *groups: str) -> Awaitable[None]:
         """
-        Join ``group``: its messages reach receive_group() from now on.
+        Join ``groups``: their messages reach receive_group() from now on.
 
         Return once they do (or at once if the backend is unreachable: it
-        subscribes when it is back). Joining twice does nothing; joining
-        before accept queues the messages until accept. Every group is
-        left when the connection ends. Raise TypeError or ValueError for an
-        invalid name, ConnectionClosed once the connection has ended.
-        """
-        validate_group_name(group)
-        return self._run(self._join(group))
+        subscribes when it is back). The groups of one call are subscribed
+        together, in one round trip to the backend: ``join(*names)`` beats
+        a loop of joins. Joining a group twice does nothing (nor is it
+        counted twice), and so does joining no group; joining before accept
+        queues the messages until accept. Every group is left when the
+        connection ends.
 
-    async def _join(self, group: str) -> None:
+        Raise TooManyGroups, joining none of ``groups``, if the connection
+        would be in more than get_max_groups_per_connection() groups;
+        TypeError or ValueError for an invalid name; ConnectionClosed once
+        the connection has ended.
+        """
+        for group in groups:
+            name: object = group  # a list passed by mistake, for instance
+            if isinstance(name, (list, tuple, set, frozenset)):
+                raise TypeError(
+                    f"join() takes group names, not a {type(name).__name__}: "
+                    "unpack it, as in join(*names)."
+                )
+            validate_group_name(group)
+        return self._run(self._join(groups))
+
+    async def _join(self, groups: Sequence[str]) -> None:
         if self._state is State.CLOSED:
             raise ConnectionClosed(self._close_code)
+        if not groups:
+            return
         membership = self._group_membership()
-        await membership.join(group)
+        await membership.join(groups)
         if self._state is State.OPEN:
             membership.start()
 
-    def leave(self, group: str) -> Awaitable[None]:
-        """Leave ``group``; do nothing if this connection is not a member."""
-        return self._run(self._leave(group))
+    def leave(self, *groups: str) -> Awaitable[None]:
+        """Leave ``groups``; skip those this connection is not in."""
+        return self._run(self._leave(groups))
 
-    async def _leave(self, group: str) -> None:
+    async def _leave(self, groups: Sequence[str]) -> None:
         if self._membership is not None:
-            self._membership.leave(group)
+            self._membership.leave(groups)
 
     async def receive_group(self, message: GroupMessage) -> None:
         """
@@ -515,6 +548,7 @@ class WebSocketView(WebSocketConnection):
                 is_closed=lambda: self._state is State.CLOSED,
                 label=self.request.path,
                 context=self._context,
+                max_groups=self.get_max_groups_per_connection(),
             )
         return self._membership
 
@@ -523,7 +557,11 @@ class WebSocketView(WebSocketConnection):
         Join get_group_names() and the user's group, before the accept is sent.
 
         So a client that has seen the handshake complete is a member; the
-        group messages that come meanwhile wait in the queue.
+        group messages that come meanwhile wait in the queue. They are
+        subscribed together, and count against
+        get_max_groups_per_connection(): more groups than that is a
+        programming error, and raises TooManyGroups (the handshake is
+        refused with 500).
         """
         names = self.get_group_names()
         if isinstance(names, str):
@@ -537,8 +575,18 @@ class WebSocketView(WebSocketConnection):
             joining.append(user_group)
         if joining:
             membership = self._group_membership()
-            for name in joining:
-                await membership.join(name)
+            try:
+                await membership.join(joining)
+            except TooManyGroups as exc:
+                raise TooManyGroups(
+                    f"{type(self).__qualname__} would be in {exc.count} groups on "
+                    "accept (get_group_names(), the user's group, and any joined "
+                    f"before), over its limit of {exc.limit}: return fewer names, or "
+                    "raise max_groups_per_connection "
+                    "(WSVIEWS_MAX_GROUPS_PER_CONNECTION).",
+                    limit=exc.limit,
+                    count=exc.count,
+                ) from None
 
     def _accepted(self) -> None:
         """Start running receive_group(), now that the accept is sent."""

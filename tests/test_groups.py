@@ -477,3 +477,32 @@ def test_group_modules_all(module_name: str) -> None:
     assert module.__doc__
     assert module.__all__
     assert [name for name in module.__all__ if not hasattr(module, name)] == []
+
+
+def test_broadcast_outside_a_server_warns_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the in-memory backend, a broadcast from a process serving nothing says it reaches nobody, once."""
+    monkeypatch.setattr(hub, "_serving", False)
+    monkeypatch.setattr("django_wsviews.groups._warned_nobody_listens", False)
+    with caplog.at_level(logging.WARNING, "django_wsviews.groups"):
+        broadcast("room.shell", "hello")
+        broadcast("room.shell", "again")
+    [record] = caplog.records
+    assert "WSVIEWS_BACKEND" in record.getMessage()
+    assert "RedisBackend" in record.getMessage()
+    assert "PostgresBackend" in record.getMessage()
+
+
+async def test_broadcast_from_a_server_does_not_warn(
+    client: WebSocketClient,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once a connection joined a group here, broadcasts are a server's, and are not warned about."""
+    monkeypatch.setattr(hub, "_serving", False)
+    monkeypatch.setattr("django_wsviews.groups._warned_nobody_listens", False)
+    async with client.connect("/ws/room/lobby/"):
+        with caplog.at_level(logging.WARNING, "django_wsviews.groups"):
+            await abroadcast("room.elsewhere", "hello")
+    assert caplog.records == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -182,3 +183,74 @@ async def test_lifespan_startup_fails_on_bad_backend(settings: Any) -> None:
     sent = await lifespan(WebSocketMiddleware(ASGIHandler()), "lifespan.startup")
     assert sent[0]["type"] == "lifespan.startup.failed"
     assert "Fix the dotted path" in sent[0]["message"]
+
+
+class CountedName(str):
+    """A group name that counts how often it is hashed (looked at by a set or dict)."""
+
+    hashes = 0
+
+    def __hash__(self) -> int:
+        CountedName.hashes += 1
+        return str.__hash__(self)
+
+
+async def test_reconciliation_touches_only_changed_groups(
+    calls: list[tuple[Any, ...]],
+) -> None:
+    """With 1,000 groups subscribed, a leave and a join look at a few names, not all 1,000."""
+    hub = get_hub()
+    member = FakeMember()
+    names = [CountedName(f"g.{n}") for n in range(1000)]
+    await asyncio.gather(*(hub.add(name, member) for name in names))
+    assert calls.count(("subscribe", sorted(f"g.{n}" for n in range(1000)))) == 1
+    before = CountedName.hashes
+    hub.discard(CountedName("g.0"), member)
+    await hub.add(CountedName("new"), member)  # after the loop's turn for the discard
+    assert CountedName.hashes - before < 30
+    assert calls[-2:] == [("unsubscribe", ["g.0"]), ("subscribe", ["new"])]
+
+
+async def test_add_all_one_subscription(calls: list[tuple[Any, ...]]) -> None:
+    """add_all() subscribes the groups it needs in one call, skipping those subscribed."""
+    hub = get_hub()
+    first, second = FakeMember(), FakeMember()
+    await hub.add("a", first)
+    await hub.add_all(["a", "b", "c"], second)
+    assert calls[-1] == ("subscribe", ["b", "c"])
+    assert hub.members("a") == {first, second}
+    await hub.add_all([], second)
+    assert calls[-1] == ("subscribe", ["b", "c"])
+
+
+class SwallowingBackend(RecordingBackend):
+    """A backend whose unsubscribe() swallows a cancellation (as redis-py 8.1's can)."""
+
+    entered: asyncio.Event
+    release: asyncio.Event
+
+    async def unsubscribe(self, groups: Any) -> None:
+        await super().unsubscribe(groups)
+        self.entered.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.release.wait()
+
+
+async def test_close_ends_despite_a_swallowed_cancellation(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """close() stops the hub even when the backend swallowed the cancellation it got."""
+    settings.WSVIEWS_BACKEND = {"BACKEND": "tests.test_hub.SwallowingBackend"}
+    RecordingBackend.calls = []
+    SwallowingBackend.entered = asyncio.Event()
+    SwallowingBackend.release = asyncio.Event()
+    hub = get_hub()
+    member = FakeMember()
+    await hub.add("g", member)
+    hub.discard("g", member)
+    await asyncio.wait_for(SwallowingBackend.entered.wait(), 5)
+    with caplog.at_level(logging.WARNING, "django_wsviews.groups"):
+        await hub.close()
+    assert hub._task.done()
+    assert "did not stop" not in caplog.text
+    assert RecordingBackend.calls[-1] == ("close", None)

@@ -23,6 +23,7 @@ EXPECTED_ALL = {
     "PermissionRequiredMixin",
     "State",
     "TokenAuthMixin",
+    "TooManyGroups",
     "UserPassesTestMixin",
     "WebSocketError",
     "WebSocketView",

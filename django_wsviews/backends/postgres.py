@@ -33,7 +33,9 @@ Failure policy: when a connection breaks, open WebSockets stay up; the
 backend logs a warning, reconnects with backoff and LISTENs to every group
 again. ``publish()`` raises
 :class:`~django_wsviews.exceptions.BroadcastError` while PostgreSQL is
-unreachable.
+unreachable. A message is NOTIFYed at most once, never retried; a NOTIFY
+connection that the server closed meanwhile is replaced before use, so once
+PostgreSQL is back, broadcasts go through.
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ class PostgresBackend(BaseBackend):
         self._subscribe_timeout = number_option(options, "SUBSCRIBE_TIMEOUT", 5)
         self._channels: set[str] = set()  # wanted
         self._listening: set[str] = set()  # LISTEN in place on the live connection
+        self._dirty: set[str] = set()  # wanted or unwanted since the last _apply()
         self._connected = False
         self._tried = False
         self._changed = asyncio.Event()
@@ -188,6 +191,7 @@ class PostgresBackend(BaseBackend):
         """LISTEN to the groups' channels; return once in place, or PostgreSQL is down."""
         channels = {self._channel(group) for group in groups}
         self._channels |= channels
+        self._dirty |= channels
         self._changed.set()
         if self._listener is None:
             await self.connect()
@@ -204,11 +208,21 @@ class PostgresBackend(BaseBackend):
 
     async def unsubscribe(self, groups: Collection[str]) -> None:
         """UNLISTEN the groups' channels, soon."""
-        self._channels -= {self._channel(group) for group in groups}
+        channels = {self._channel(group) for group in groups}
+        self._channels -= channels
+        self._dirty |= channels
         self._changed.set()
 
     async def publish(self, group: str, payload: bytes) -> None:
-        """NOTIFY ``payload`` in as many parts as needed; raise BroadcastError if unreachable."""
+        """
+        NOTIFY ``payload`` in as many parts as needed, once; raise BroadcastError if unreachable.
+
+        The NOTIFY connection is checked before use (see
+        :meth:`_publishing_connection`), so the first broadcast after an
+        outage goes through. A connection that fails once the NOTIFY is sent
+        fails the broadcast: PostgreSQL may have delivered it, so it is not
+        sent again.
+        """
         channel = self._channel(group)
         text = base64.b64encode(payload).decode("ascii")
         parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
@@ -236,9 +250,19 @@ class PostgresBackend(BaseBackend):
     # The NOTIFY connection ----------------------------------------------------------
 
     async def _publishing_connection(self) -> Any:
+        """
+        Return the NOTIFY connection; replace it first if the server closed it.
+
+        No round trip: libpq reads what has arrived on the socket without
+        waiting. A server that was killed has closed the socket, which the
+        first read finds; one that shut down or terminated the session sent
+        an error first, and the second read finds the end. Without this
+        check the first NOTIFY after PostgreSQL restarts would fail on the
+        dead connection, and it is not retried (at most once).
+        """
         connection = self._publisher
         if connection is not None:
-            try:  # a terminated connection shows on the second read: no round trip
+            try:
                 connection.pgconn.consume_input()
                 connection.pgconn.consume_input()
             except self._psycopg.OperationalError:
@@ -292,6 +316,7 @@ class PostgresBackend(BaseBackend):
             await asyncio.sleep(delay)
 
     async def _serve(self, connection: Any, reconnected: bool) -> None:
+        self._dirty |= self._channels  # a new connection listens to nothing
         await self._apply(connection)
         if reconnected:
             logger.warning(
@@ -321,21 +346,37 @@ class PostgresBackend(BaseBackend):
                 await asyncio.wait_for(connection.execute("SELECT 1"), self._health)
 
     async def _apply(self, connection: Any) -> None:
-        """LISTEN and UNLISTEN until the connection listens to the wanted channels."""
+        """
+        LISTEN and UNLISTEN until the connection listens to the wanted channels.
+
+        Only the channels changed since the last call are looked at, so a
+        join costs the same however many groups the process listens to.
+        """
         sql = self._psycopg.sql
         while True:
             self._changed.clear()
-            wanted = set(self._channels)
+            dirty, self._dirty = self._dirty, set()
+            listen = sorted(
+                channel
+                for channel in dirty
+                if channel in self._channels and channel not in self._listening
+            )
+            unlisten = sorted(
+                channel
+                for channel in dirty
+                if channel not in self._channels and channel in self._listening
+            )
             statements = [
                 sql.SQL("LISTEN {}").format(sql.Identifier(channel))
-                for channel in sorted(wanted - self._listening)
+                for channel in listen
             ] + [
                 sql.SQL("UNLISTEN {}").format(sql.Identifier(channel))
-                for channel in sorted(self._listening - wanted)
+                for channel in unlisten
             ]
             if statements:
                 await connection.execute(sql.SQL("; ").join(statements))
-            self._listening = wanted
+            self._listening.update(listen)
+            self._listening.difference_update(unlisten)
             self._tried = True
             self._signal.notify()
             if not self._changed.is_set():
