@@ -171,15 +171,13 @@ class WebSocketMiddleware:
         view = view_class(**match.func.view_initkwargs)  # type: ignore[attr-defined]
         view.setup(request, receive, send, *match.args, **match.kwargs)
         request.resolver_match = match
-        request._wsviews_view = view  # type: ignore[attr-defined]
 
-        response = await self.handler.handshake(request)
-        del request._wsviews_view  # type: ignore[attr-defined]
+        response = await self.handler.handshake(request, view)
         if not isinstance(response, Proceed):
             body = b"" if response.streaming else response.content  # type: ignore[attr-defined]
             await view.reject(response.status_code, response_headers(response), body)
             return None
-        view.accept_headers = self.handler.accept_headers(response)
+        view._accept_headers = self.handler.accept_headers(response)
         return view
 
     # Lifespan ---------------------------------------------------------------

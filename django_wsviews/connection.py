@@ -7,7 +7,8 @@ One WebSocket connection's side of the ASGI protocol.
 Each action is awaitable from async code and callable, without ``await``,
 from a plain ``def`` hook running in a worker thread.
 :class:`~django_wsviews.views.WebSocketView` builds on it with the hooks,
-routing and policies of a view.
+routing and policies of a view. State changes here and in the lifecycle
+(:mod:`django_wsviews.lifecycle`), which reads the client's messages.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import contextlib
 import enum
 import sys
 import threading
-from collections.abc import Awaitable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from django.views.decorators.debug import sensitive_variables
 
 from .exceptions import ConnectionClosed, InvalidState
@@ -79,13 +80,14 @@ class WebSocketConnection:
         self._loop_thread = threading.get_ident()
         self._loop = asyncio.get_running_loop()
         self._sends = 0
-        self._idle_timer: asyncio.TimerHandle | None = None
+        # Whether sends count as activity (the lifecycle's idle timer reads it).
+        self._track_activity = False
         self._last_activity = 0.0
         # Servers that advertise the denial-response extension (uvicorn,
         # hypercorn) send any close code and empty frames; daphne advertises no
         # extension and, through autobahn, refuses both.
         self._restricted_server = not (scope.get("extensions") or {})
-        self.accept_headers: list[tuple[bytes, bytes]] = []
+        self._accept_headers: list[tuple[bytes, bytes]] = []
 
     # Extension points of accept() for the view --------------------------------
 
@@ -98,11 +100,11 @@ class WebSocketConnection:
         """
         return None
 
-    async def _accepting(self) -> None:
-        """Run just before ``websocket.accept`` is sent."""
-
-    def _accepted(self) -> None:
-        """Run just after ``websocket.accept`` is sent."""
+    #: Called just before and just after ``websocket.accept`` is sent; set by
+    #: the lifecycle (the groups of accept are joined before, and delivered
+    #: to after).
+    _on_accepting: Callable[[], Awaitable[None]] | None = None
+    _on_accepted: Callable[[], None] | None = None
 
     # State ------------------------------------------------------------------
 
@@ -160,16 +162,18 @@ class WebSocketConnection:
             "type": "websocket.accept",
             "subprotocol": subprotocol,
         }
-        extra = self.accept_headers + [
+        extra = self._accept_headers + [
             (_to_bytes(k), _to_bytes(v)) for k, v in headers or ()
         ]
         if extra:
             message["headers"] = extra
-        self.accept_headers = []  # sent once; nothing to keep for the connection's life
-        await self._accepting()
+        self._accept_headers = []  # sent once; nothing to keep for the connection's life
+        if self._on_accepting is not None:
+            await self._on_accepting()
         self._state = State.OPEN
         await self._send_event(message)
-        self._accepted()
+        if self._on_accepted is not None:
+            self._on_accepted()
 
     def reject(
         self,
@@ -220,6 +224,7 @@ class WebSocketConnection:
         for anything but ``str`` or bytes-like data.
         """
         if threading.get_ident() != self._loop_thread:
+            self._check_hook_thread("send()")
             async_to_sync(self._send_message)(message)
             return _DONE
         return self._send_message(message)
@@ -236,7 +241,7 @@ class WebSocketConnection:
                 f"send() takes str or bytes, not {type(message).__name__}; "
                 "use send_json() to send JSON."
             )
-        if self._idle_timer is not None:
+        if self._track_activity:
             self._last_activity = self._loop.time()
         if not message and self._restricted_server:
             logger.warning(
@@ -309,9 +314,28 @@ class WebSocketConnection:
     def _run(self, coro: Awaitable[None]) -> Awaitable[None]:
         """Return ``coro`` to await, or run it now when called from a sync hook."""
         if threading.get_ident() != self._loop_thread:
+            try:
+                self._check_hook_thread("This action")
+            except InvalidState:
+                coro.close()  # type: ignore[attr-defined]
+                raise
             async_to_sync(_await)(coro)
             return _DONE
         return coro
+
+    def _check_hook_thread(self, what: str) -> None:
+        """
+        Raise :class:`InvalidState` unless called from a sync hook of this event loop.
+
+        A plain thread, a Celery task or another process's loop cannot drive
+        this connection: the server's ``send`` belongs to its event loop.
+        """
+        if getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not self._loop:
+            raise InvalidState(
+                f"{what} was called from a thread that is not running a hook of "
+                "this connection. From other threads, use close_soon() to close "
+                "it, or broadcast() / send_to_user() to reach it through a group."
+            )
 
     def _not_open(self, what: str) -> Exception:
         if self._state is State.CONNECTING:

@@ -34,11 +34,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.utils.functional import LazyObject, empty
 
 from . import jsontext
 from .backends.memory import MemoryBackend
-from .db import run_sync
 from .envelope import GroupMessage, encode_close, encode_message
 from .exceptions import BroadcastError
 from .hub import Hub, current_hub, get_hub, serving
@@ -100,61 +98,6 @@ def user_group_name(user: Any) -> str:
     if _NAME.match(key) and len(key) <= MAX_NAME_LENGTH - 6:
         return f"@user:{key}"
     return "@user-sha:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def loaded_user(request: Any) -> Any | None:
-    """
-    Return the user of ``request`` if it is already loaded, else None.
-
-    Looks at what ``AuthenticationMiddleware`` cached (``request.user``
-    evaluated, or ``await request.auser()`` called); never queries.
-    """
-    for attribute in ("_acached_user", "_cached_user"):
-        user = request.__dict__.get(attribute)
-        if user is not None:
-            return user
-    user = request.__dict__.get("user")
-    if isinstance(user, LazyObject):
-        wrapped = user._wrapped
-        return None if wrapped is empty else wrapped
-    return user
-
-
-def _evaluated_user(request: Any) -> Any:
-    """Return ``request.user``, loading it (sync: session and user queries)."""
-    user = request.user
-    bool(user.is_authenticated)  # evaluates the lazy object
-    return user
-
-
-async def aload_user(request: Any) -> Any | None:
-    """
-    Return the user of ``request``, loading it if needed; None without auth middleware.
-
-    An already loaded user costs nothing; otherwise the session and user are
-    read in one call on a pooled worker thread (on every Django version,
-    ``request.auser()`` or not).
-    """
-    user = loaded_user(request)
-    if user is None and hasattr(request, "user"):
-        user = await run_sync(_evaluated_user, request)
-    return user
-
-
-async def user_group_for(request: Any, load: bool | None) -> str | None:
-    """
-    Return the user group a connection joins on accept, or None.
-
-    ``load`` is the view's ``user_group``: None uses the user only if already
-    loaded, True loads it (one session and one user query at most), False
-    never joins.
-    """
-    if load is False:
-        return None
-    user = await aload_user(request) if load else loaded_user(request)
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return user_group_name(user)
 
 
 def _encode(

@@ -24,6 +24,7 @@ cookie, say) go out with ``websocket.accept``.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,13 +40,14 @@ from django.utils.module_loading import import_string
 from . import conf
 from .db import run_sync
 from .log import get_logger
+from .origins import origin_allowed
 from .responses import response_headers
 
 if TYPE_CHECKING:
     from .request import WebSocketRequest
     from .views import WebSocketView
 
-__all__ = ["HandshakeHandler", "Proceed"]
+__all__ = ["HandshakeHandler", "Proceed", "origin_permitted"]
 
 logger = get_logger("django_wsviews.handshake")
 security_logger = get_logger("django_wsviews.security")
@@ -60,6 +62,34 @@ class Proceed(HttpResponse):
     """The response the chain returns when the handshake may go on to the view."""
 
     status_code = 101
+
+
+#: The view whose handshake the chain is running (the chain's centre needs it).
+_serving: contextvars.ContextVar[WebSocketView] = contextvars.ContextVar(
+    "django_wsviews_handshake_view"
+)
+
+
+def origin_permitted(view: WebSocketView) -> bool:
+    """
+    Return whether the handshake's ``Origin`` may open a socket to ``view``.
+
+    Runs before any view code. The view's ``check_origin`` (else
+    ``WSVIEWS_CHECK_ORIGIN``) turns the check off; a handshake without
+    ``Origin`` (not from a browser) is allowed unless
+    ``WSVIEWS_ALLOW_MISSING_ORIGIN`` is False; otherwise the origin must be
+    the site's own, trusted by ``CSRF_TRUSTED_ORIGINS`` or listed by
+    ``view.get_allowed_origins()`` (see :mod:`django_wsviews.origins`).
+    """
+    check = view.check_origin
+    if check is None:
+        check = conf.settings.WSVIEWS_CHECK_ORIGIN
+    if not check:
+        return True
+    request = view.request
+    if "HTTP_ORIGIN" not in request.META:
+        return conf.settings.WSVIEWS_ALLOW_MISSING_ORIGIN
+    return origin_allowed(request, view.get_allowed_origins())
 
 
 @functools.cache
@@ -126,17 +156,24 @@ class HandshakeHandler(BaseHandler):
             and not getattr(settings, "SESSION_SAVE_EVERY_REQUEST", False)
         )
 
-    async def handshake(self, request: WebSocketRequest) -> HttpResponseBase:
+    async def handshake(
+        self, request: WebSocketRequest, view: WebSocketView
+    ) -> HttpResponseBase:
         """
-        Run the handshake through the chain and return its response.
+        Run the handshake of ``view`` through the chain and return its response.
 
         :class:`Proceed` means go on to the view's ``connect()``; any other
         response refuses the handshake. Unexpected errors become 500
         responses, as for any request.
         """
-        if self.inline:
-            return self._run_chain(request)
-        return await run_sync(self._run_chain, request)
+        token = _serving.set(view)
+        try:
+            if self.inline:
+                return self._run_chain(request)
+            # The worker thread runs in a copy of this context: it sees the view.
+            return await run_sync(self._run_chain, request)
+        finally:
+            _serving.reset(token)
 
     def _run_chain(self, request: WebSocketRequest) -> HttpResponseBase:
         if self._middleware:
@@ -153,9 +190,9 @@ class HandshakeHandler(BaseHandler):
         return response
 
     def _get_response(self, request: WebSocketRequest) -> HttpResponseBase:
-        view: WebSocketView = request._wsviews_view  # type: ignore[attr-defined]
+        view = _serving.get()
         request.get_host()  # DisallowedHost -> 400, as for any request.
-        if not view.origin_permitted():
+        if not origin_permitted(view):
             response = HttpResponseForbidden("Origin not allowed.\n")
             log_response(
                 "Forbidden (WebSocket origin %r not allowed): %s. Allow it in "

@@ -8,7 +8,8 @@ takes messages off the queue, in order, and runs the view's
 
 The hub puts messages in the queue without waiting. When the queue is full
 (``WSVIEWS_SEND_QUEUE_SIZE`` messages waiting: the client reads slower than
-the group talks), ``WSVIEWS_SEND_QUEUE_OVERFLOW`` decides:
+the group talks, or the view's own hooks are too slow for it),
+``WSVIEWS_SEND_QUEUE_OVERFLOW`` decides:
 
 - ``"close"`` (the default): close the connection with 1013 (try again
   later) and log a warning on ``django_wsviews.groups``; the client may
@@ -28,9 +29,9 @@ the process, is in.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol
 
 from . import conf
 from .envelope import GroupMessage
@@ -39,48 +40,58 @@ from .hub import Hub, get_hub
 from .log import get_logger
 from .status import CloseCode
 
-__all__ = ["Membership"]
+__all__ = ["GroupTarget", "Membership"]
 
 logger = get_logger("django_wsviews.groups")
 
-#: Close tasks in flight, kept referenced until done.
-_closing: set[asyncio.Task[None]] = set()
+
+class GroupTarget(Protocol):
+    """The connection a membership serves (the lifecycle implements it)."""
+
+    @property
+    def label(self) -> str:
+        """Name the connection in log lines (its path)."""
+        ...
+
+    def is_closed(self) -> bool:
+        """Return whether the connection has ended."""
+        ...
+
+    def is_busy(self) -> bool:
+        """Return whether a hook of the connection is running (deliveries wait)."""
+        ...
+
+    async def deliver_group(self, message: GroupMessage) -> None:
+        """Run the view's receive_group() on ``message``."""
+        ...
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close the connection without waiting."""
+        ...
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run ``coro`` as a task of the connection."""
+        ...
 
 
 class Membership:
     """
     The groups of one connection.
 
-    ``deliver`` runs the view's hook on one message; ``close`` closes the
-    connection; ``is_closed`` tells whether it has ended; ``label`` names it
-    in logs (the path); ``context`` is the connection's context, in which
-    its tasks run (so a sync hook runs in the connection's thread);
-    ``max_groups`` is the most groups it may be in at once (None: no limit).
+    ``target`` is the connection (see :class:`GroupTarget`); ``max_groups``
+    is the most groups it may be in at once (None: no limit).
     """
 
-    def __init__(
-        self,
-        *,
-        deliver: Callable[[GroupMessage], Awaitable[None]],
-        close: Callable[[int, str], Awaitable[None]],
-        is_closed: Callable[[], bool],
-        label: str,
-        context: contextvars.Context,
-        max_groups: int | None,
-    ) -> None:
+    def __init__(self, target: GroupTarget, *, max_groups: int | None) -> None:
         self.groups: set[str] = set()
         self.max_groups = max_groups
-        self._deliver = deliver
-        self._close = close
-        self._is_closed = is_closed
-        self._label = label
-        self._context = context
+        self._target = target
         self._policy = conf.settings.WSVIEWS_SEND_QUEUE_OVERFLOW
         self._queue: asyncio.Queue[GroupMessage] = asyncio.Queue(
             conf.settings.WSVIEWS_SEND_QUEUE_SIZE
         )
         self._hub: Hub | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Future[Any] | None = None
         self._shut = False
         self._dropped = 0
 
@@ -99,7 +110,7 @@ class Membership:
         count = len(self.groups) + len(new)
         if self.max_groups is not None and count > self.max_groups:
             raise TooManyGroups(
-                f"WebSocket {self._label} cannot join {len(new)} more group(s): "
+                f"WebSocket {self._target.label} cannot join {len(new)} more group(s): "
                 f"it would be in {count}, over its limit of {self.max_groups}. "
                 "Leave groups first, or raise the view's "
                 "max_groups_per_connection (WSVIEWS_MAX_GROUPS_PER_CONNECTION).",
@@ -124,7 +135,7 @@ class Membership:
     def start(self) -> None:
         """Start delivering (after accept); messages queued before are delivered first."""
         if self._task is None and not self._shut:
-            self._task = self._context.run(asyncio.ensure_future, self._drain())
+            self._task = self._target.spawn(self._drain())
 
     def leave_all(self) -> None:
         """Leave every group and stop delivering: the connection has ended."""
@@ -150,21 +161,30 @@ class Membership:
 
     def close_from_group(self, code: int, reason: str) -> None:
         """Close the connection, dropping the messages still waiting."""
-        if not self._shut and not self._is_closed():
+        if not self._shut and not self._target.is_closed():
             logger.info(
                 "Closing WebSocket %s with %d, as asked through its group.",
-                self._label,
+                self._target.label,
                 code,
             )
             self._shut_down(code, reason)
 
     def _overflow(self, message: GroupMessage) -> None:
+        # Who is slow: the view (a hook is running, so deliveries wait) or
+        # the client (it reads slower than the group talks).
+        culprit = (
+            "the view's hooks are too slow for its group messages (they wait "
+            "for the hook running now; see receive_group_concurrently)"
+            if self._target.is_busy()
+            else "the client reads too slowly"
+        )
         if self._policy == "close":
             logger.warning(
                 "Closing WebSocket %s with 1013: %d group messages are waiting "
-                "(WSVIEWS_SEND_QUEUE_SIZE); the client reads too slowly.",
-                self._label,
+                "(WSVIEWS_SEND_QUEUE_SIZE); %s.",
+                self._target.label,
                 self._queue.qsize(),
+                culprit,
             )
             self._shut_down(CloseCode.TRY_AGAIN_LATER, "Too slow to keep up.")
             return
@@ -175,10 +195,11 @@ class Membership:
         logger.log(
             logging.WARNING if self._dropped == 1 else logging.DEBUG,
             "Dropping a group message for WebSocket %s (%s): %d group messages "
-            "are waiting (WSVIEWS_SEND_QUEUE_SIZE).",
-            self._label,
+            "are waiting (WSVIEWS_SEND_QUEUE_SIZE); %s.",
+            self._target.label,
             self._policy,
             self._queue.qsize(),
+            culprit,
         )
 
     def _shut_down(self, code: int, reason: str) -> None:
@@ -186,20 +207,11 @@ class Membership:
         if self._task is not None:
             self._task.cancel()  # it may be stuck sending to this very client
             self._task = None
-        task = self._context.run(
-            asyncio.ensure_future, self._close_connection(code, reason)
-        )
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
-
-    async def _close_connection(self, code: int, reason: str) -> None:
-        try:
-            await self._close(code, reason)
-        except Exception:
-            logger.exception("Error closing WebSocket %s", self._label)
+        self._target.close_soon(code, reason)
 
     async def _drain(self) -> None:
         queue = self._queue
-        while not self._is_closed():
+        target = self._target
+        while not target.is_closed():
             message = await queue.get()
-            await self._deliver(message)
+            await target.deliver_group(message)

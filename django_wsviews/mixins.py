@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 
 from .db import run_sync
+from .hooks import report_exception
 from .status import CloseCode
 from .views import WebSocketView
 
@@ -65,7 +66,7 @@ class AccessMixin(_Base):
         try:
             allowed, authenticated = await run_sync(self._check)
         except Exception as exc:
-            await self._exception(exc)
+            await report_exception(self, exc)
             return
         if allowed:
             await super().dispatch()

@@ -7,7 +7,7 @@ keep sockets honest:
 
 - A view with ``session_recheck_interval`` re-reads its session from the
   session store (every message for 0, else every that many seconds) and
-  calls :meth:`~django_wsviews.WebSocketView.session_expired` (closing with
+  calls :meth:`~django_wsviews.WebSocketView.handle_session_expired` (closing with
   4401 by default) once the session has ended or its user changed, for
   instance after a logout or a password change elsewhere.
 - Logging out (``django.contrib.auth.logout``) closes, with 4401, every
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import weakref
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user
@@ -30,11 +30,17 @@ from .status import CloseCode
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from .views import WebSocketView
+
+class Closable(Protocol):
+    """A connection that can be closed from a signal receiver."""
+
+    def close_soon(self, code: int = ..., reason: str = ...) -> None:
+        """Close the connection without waiting."""
+        ...
 
 __all__ = ["session_key", "session_still_valid", "session_user_id", "track", "untrack"]
 
-_sockets: dict[str, weakref.WeakSet[WebSocketView]] = {}
+_sockets: dict[str, weakref.WeakSet[Closable]] = {}
 
 
 def session_key(request: HttpRequest) -> str | None:
@@ -42,12 +48,12 @@ def session_key(request: HttpRequest) -> str | None:
     return request.COOKIES.get(settings.SESSION_COOKIE_NAME) or None
 
 
-def track(view: WebSocketView, key: str) -> None:
+def track(view: Closable, key: str) -> None:
     """Remember that ``view``'s socket was opened with session ``key``."""
     _sockets.setdefault(key, weakref.WeakSet()).add(view)
 
 
-def untrack(view: WebSocketView, key: str) -> None:
+def untrack(view: Closable, key: str) -> None:
     """Forget ``view``; done when its socket ends."""
     views = _sockets.get(key)
     if views is not None:

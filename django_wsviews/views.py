@@ -6,6 +6,11 @@ A :class:`WebSocketView` is to a WebSocket connection what a
 ``ws_urlpatterns``), built by ``as_view()``, one instance per connection. The
 hooks are ``connect()``, ``receive(message)`` and ``disconnect(code)``.
 
+This module is the view's API: its attributes, ``get_*()`` resolvers, hooks
+and actions. How a connection runs (its tasks, limits, order and teardown) is
+:mod:`django_wsviews.lifecycle`'s; how a hook is called,
+:mod:`django_wsviews.hooks`'.
+
 Failure policy: an exception escaping a hook is passed to
 :meth:`WebSocketView.handle_exception`, which by default logs it with its
 traceback on the ``django_wsviews`` logger, sends Django's
@@ -16,42 +21,27 @@ every connection whose ``connect()`` was called, however the connection ends.
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import contextvars
+import inspect
 import json
-import threading
-import types
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Sequence
-from functools import partial
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from asgiref.sync import (
-    iscoroutinefunction,
-    sync_to_async,
-)
+from asgiref.sync import sync_to_async
 from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
-from . import conf, jsontext, sessions
+from . import conf, jsontext
 from .connection import State, WebSocketConnection
-from .db import connection_thread, run_in_thread, run_sync
 from .envelope import GroupMessage
-from .exceptions import ConnectionClosed, TooManyGroups
-from .groups import aload_user, user_group_for, validate_group_name
-from .limits import (
-    Rate,
-    TokenBucket,
-    message_size_exceeds,
-    parse_rate,
-    release_user_slot,
-    take_user_slot,
-)
+from .exceptions import ConnectionClosed, InvalidState
+from .groups import validate_group_name
+from .hooks import call_hook
+from .lifecycle import Lifecycle
+from .limits import Rate, parse_rate
 from .log import get_logger
-from .membership import Membership
-from .origins import origin_allowed
 from .request import WebSocketRequest
 from .responses import upgrade_required
 from .status import CloseCode
@@ -64,61 +54,15 @@ __all__ = ["JsonWebSocketView", "WebSocketView"]
 logger = get_logger("django_wsviews")
 
 
-HOOKS = (
-    "connect",
-    "receive",
-    "disconnect",
-    "handle_exception",
-    "rate_limit_exceeded",
-    "session_expired",
-    "receive_group",
-)
-
-# A connection reads at most this many messages ahead while a hook is
-# suspended (to notice a disconnect); past it, the server's own buffer and
-# backpressure apply.
-READ_AHEAD = 32
-
-
-_UNKNOWN = object()
-
-
-@types.coroutine
-def _resume(coro: Any, yielded: Any) -> Generator[Any, None, Any]:
-    """
-    Drive ``coro``, already started and suspended on ``yielded``, to its end.
-
-    This lets a hook run inline on the connection's own task until it first
-    suspends; only then is a task made for the rest of it (see
-    :meth:`WebSocketView._call`). It forwards exactly what ``await`` would:
-    every send and throw from the event loop goes to ``coro``.
-    """
-    while True:
-        try:
-            yield yielded
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:  # cancellation and the like go to the hook
-            try:
-                yielded = coro.throw(exc)
-            except StopIteration as stop:
-                return stop.value
-        else:
-            try:
-                yielded = coro.send(None)
-            except StopIteration as stop:
-                return stop.value
-
-
 class WebSocketView(WebSocketConnection):
     """
     A WebSocket endpoint, routed in ``ws_urlpatterns`` with :meth:`as_view`.
 
     Override the hooks; each may be ``async def`` or a plain ``def`` (a plain
-    hook runs in a worker thread of its own connection, with database
-    connections handled as for a request, and may call :meth:`send`,
-    :meth:`close` and the rest without ``await``).
+    hook runs in a worker thread, with database connections handled as for a
+    request, and may call :meth:`send`, :meth:`close` and the rest without
+    ``await``). A connection's hooks run one at a time, in the order their
+    causes arrived.
     """
 
     #: Subprotocols this view speaks. The client's list is taken in the
@@ -140,7 +84,7 @@ class WebSocketView(WebSocketConnection):
 
     #: Messages allowed per connection, e.g. ``"20/s"`` or ``(100, 60)``, as a
     #: token bucket (bursts up to the count). Past it,
-    #: :meth:`rate_limit_exceeded` runs. ``None`` follows ``WSVIEWS_RATE_LIMIT``
+    #: :meth:`handle_rate_limit_exceeded` runs. ``None`` follows ``WSVIEWS_RATE_LIMIT``
     #: (no limit by default).
     rate_limit: ClassVar[str | tuple[float, float] | None] = None
 
@@ -162,7 +106,7 @@ class WebSocketView(WebSocketConnection):
     max_groups_per_connection: ClassVar[int | None] = None
 
     #: Re-read the session this often (seconds; 0 means before every
-    #: message) and call :meth:`session_expired` once it has ended or its
+    #: message) and call :meth:`handle_session_expired` once it has ended or its
     #: user changed. ``None`` (the default) never re-reads it.
     session_recheck_interval: ClassVar[float | None] = None
 
@@ -175,12 +119,15 @@ class WebSocketView(WebSocketConnection):
     #: ``True`` loading the user if needed, ``False`` never.
     user_group: ClassVar[bool | None] = None
 
-    # Made by the first join(); None for a connection without groups.
-    _membership: Membership | None = None
-    _connection_id: str | None = None
+    #: Whether receive_group() may run while another hook of the connection
+    #: runs (a slow ``receive()``, say). Off by default: hooks never overlap,
+    #: and group messages wait, in the queue of WSVIEWS_SEND_QUEUE_SIZE, for
+    #: the hook running now.
+    receive_group_concurrently: ClassVar[bool] = False
 
-    # Set by as_view(): which hooks are plain functions.
-    _sync_hooks: ClassVar[frozenset[str]] = frozenset()
+    # Set by dispatch(): the runtime serving this connection.
+    _lifecycle: Lifecycle | None = None
+    _connection_id: str | None = None
 
     request: WebSocketRequest
     scope: Any
@@ -191,18 +138,6 @@ class WebSocketView(WebSocketConnection):
         """Set the keyword arguments given to :meth:`as_view` on the instance."""
         for key, value in kwargs.items():
             setattr(self, key, value)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._sync_hooks = frozenset(
-            name
-            for name in cls._hook_names()
-            if not iscoroutinefunction(getattr(cls, name))
-        )
-
-    @classmethod
-    def _hook_names(cls) -> tuple[str, ...]:
-        return HOOKS
 
     @classonlymethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:
@@ -222,7 +157,9 @@ class WebSocketView(WebSocketConnection):
                     "as_view only accepts arguments that are already attributes "
                     "of the class: add the attribute to the class first."
                 )
-            if key in HOOKS or key in ("accept", "reject", "send", "close"):
+            if inspect.isroutine(getattr(cls, key)) or isinstance(
+                getattr(cls, key), property
+            ):
                 raise TypeError(
                     f"The method name {key!r} is not accepted as a keyword "
                     f"argument to {cls.__name__}.as_view(): override the method "
@@ -264,12 +201,28 @@ class WebSocketView(WebSocketConnection):
         # The connection's own context, for the tasks it starts later (group
         # delivery) even from inside a sync hook's async_to_sync().
         self._context = contextvars.copy_context()
-        self._reader: asyncio.Future[Any] | None = None
-        # Messages read ahead while a hook was suspended; made when first needed.
-        self._pending: collections.deque[Any] | None = None
-        self._session_user_id: Any = _UNKNOWN
-        self._user_slot: str | None = None
-        self._session_watch: asyncio.Task[None] | None = None
+
+    async def dispatch(self) -> None:
+        """
+        Serve the connection from the end of the handshake to its close.
+
+        Admit it (the user's connection limit, the session), run
+        ``connect()``, then the receive hook on each message, in order, until
+        either side closes; ``disconnect()`` runs once at the end. See
+        :mod:`django_wsviews.lifecycle` for who runs what, and when.
+        """
+        async with Lifecycle(self) as life:
+            if await life.admit():
+                await life.connect()
+                await life.serve()
+
+    def _lifecycle_or_raise(self) -> Lifecycle:
+        if self._lifecycle is None:
+            raise InvalidState(
+                "This view is not serving a connection: join() and leave() "
+                "work from its hooks."
+            )
+        return self._lifecycle
 
     # Hooks ------------------------------------------------------------------
 
@@ -325,25 +278,6 @@ class WebSocketView(WebSocketConnection):
         """Return the origins allowed besides the site's own and CSRF's trusted ones."""
         return [*conf.settings.WSVIEWS_ALLOWED_ORIGINS, *self.allowed_origins]
 
-    def origin_permitted(self) -> bool:
-        """
-        Return whether the handshake's ``Origin`` may open this socket.
-
-        Runs before any other view code. See :mod:`django_wsviews.origins`
-        for the rules; a handshake without ``Origin`` is allowed unless
-        ``WSVIEWS_ALLOW_MISSING_ORIGIN`` is False.
-        """
-        check = (
-            conf.settings.WSVIEWS_CHECK_ORIGIN
-            if self.check_origin is None
-            else self.check_origin
-        )
-        if not check:
-            return True
-        if "HTTP_ORIGIN" not in self.request.META:
-            return conf.settings.WSVIEWS_ALLOW_MISSING_ORIGIN
-        return origin_allowed(self.request, self.get_allowed_origins())
-
     # Limits -----------------------------------------------------------------
 
     def get_max_message_size(self) -> int | None:
@@ -384,27 +318,7 @@ class WebSocketView(WebSocketConnection):
             return self.max_groups_per_connection
         return conf.settings.WSVIEWS_MAX_GROUPS_PER_CONNECTION
 
-    async def _take_user_slot(self) -> bool:
-        """Count this connection against its user's limit; False once over it."""
-        limit = self.get_max_connections_per_user()
-        if limit is None:
-            return True
-        user = await aload_user(self.request)
-        if user is None or not user.is_authenticated:
-            return True
-        key = str(user.pk)
-        if not take_user_slot(key, limit):
-            logger.warning(
-                "User %s already has %d open WebSockets; refusing %s.",
-                key,
-                limit,
-                self.request.path,
-            )
-            return False
-        self._user_slot = key
-        return True
-
-    async def rate_limit_exceeded(self, message: str | bytes) -> None:
+    async def handle_rate_limit_exceeded(self, message: str | bytes) -> None:
         """
         Handle a message over the rate limit; it is not passed to receive().
 
@@ -418,23 +332,7 @@ class WebSocketView(WebSocketConnection):
 
     # The session -----------------------------------------------------------
 
-    async def session_valid(self) -> bool:
-        """
-        Return whether the session the socket opened with is still logged in as the same user.
-
-        Reads the session store in a worker thread. Always True for a socket
-        opened without a session cookie, or anonymously.
-        """
-        key = sessions.session_key(self.request)
-        if key is None:
-            return True
-        if self._session_user_id is _UNKNOWN:
-            self._session_user_id = await run_sync(sessions.session_user_id, key)
-        return bool(
-            await run_sync(sessions.session_still_valid, key, self._session_user_id)
-        )
-
-    async def session_expired(self) -> None:
+    async def handle_session_expired(self) -> None:
         """Handle a session that has ended; the default closes with 4401."""
         await self.close(CloseCode.UNAUTHORIZED, "Session ended.")
 
@@ -472,9 +370,10 @@ class WebSocketView(WebSocketConnection):
         return self._connection_id
 
     @property
-    def groups(self) -> frozenset[str]:
-        """Return the groups this connection is a member of."""
-        return frozenset(() if self._membership is None else self._membership.groups)
+    def joined_groups(self) -> frozenset[str]:
+        """Return the groups this connection is a member of now."""
+        membership = self._lifecycle.membership if self._lifecycle else None
+        return frozenset(() if membership is None else membership.groups)
 
     def join(self, *groups: str) -> Awaitable[None]:
         """
@@ -508,7 +407,7 @@ class WebSocketView(WebSocketConnection):
             raise ConnectionClosed(self._close_code)
         if not groups:
             return
-        membership = self._group_membership()
+        membership = self._lifecycle_or_raise().get_membership()
         await membership.join(groups)
         if self._state is State.OPEN:
             membership.start()
@@ -518,8 +417,9 @@ class WebSocketView(WebSocketConnection):
         return self._run(self._leave(groups))
 
     async def _leave(self, groups: Sequence[str]) -> None:
-        if self._membership is not None:
-            self._membership.leave(groups)
+        membership = self._lifecycle.membership if self._lifecycle else None
+        if membership is not None:
+            membership.leave(groups)
 
     async def receive_group(self, message: GroupMessage) -> None:
         """
@@ -528,9 +428,10 @@ class WebSocketView(WebSocketConnection):
         The default sends ``message.data`` to the client unchanged (text as
         text, bytes as bytes). Override to filter, transform or drop, e.g.
         ``if message.sender == self.connection_id: return`` to skip your own
-        broadcasts. Messages come one at a time, in order, from the
-        connection's delivery task (concurrently with ``receive()``); an
-        exception goes to handle_exception().
+        broadcasts. Messages come one at a time, in order, and never while
+        another hook of the connection runs (unless the view sets
+        ``receive_group_concurrently``); an exception goes to
+        handle_exception().
 
         Messages wait in a queue of at most ``WSVIEWS_SEND_QUEUE_SIZE`` (100).
         When it is full, the client being too slow, ``WSVIEWS_SEND_QUEUE_OVERFLOW``
@@ -539,324 +440,6 @@ class WebSocketView(WebSocketConnection):
         drop messages instead. Other connections are never delayed.
         """
         await self.send(message.data)
-
-    def _group_membership(self) -> Membership:
-        if self._membership is None:
-            self._membership = Membership(
-                deliver=lambda message: self._guarded("receive_group", message),
-                close=self.close,
-                is_closed=lambda: self._state is State.CLOSED,
-                label=self.request.path,
-                context=self._context,
-                max_groups=self.get_max_groups_per_connection(),
-            )
-        return self._membership
-
-    async def _accepting(self) -> None:
-        """
-        Join get_group_names() and the user's group, before the accept is sent.
-
-        So a client that has seen the handshake complete is a member; the
-        group messages that come meanwhile wait in the queue. They are
-        subscribed together, and count against
-        get_max_groups_per_connection(): more groups than that is a
-        programming error, and raises TooManyGroups (the handshake is
-        refused with 500).
-        """
-        names = self.get_group_names()
-        if isinstance(names, str):
-            raise TypeError(
-                f"{type(self).__qualname__}.get_group_names() returned the str "
-                f"{names!r}; return a list of names, e.g. [{names!r}]."
-            )
-        joining = [validate_group_name(name) for name in names]
-        user_group = await user_group_for(self.request, self.user_group)
-        if user_group is not None:
-            joining.append(user_group)
-        if joining:
-            membership = self._group_membership()
-            try:
-                await membership.join(joining)
-            except TooManyGroups as exc:
-                raise TooManyGroups(
-                    f"{type(self).__qualname__} would be in {exc.count} groups on "
-                    "accept (get_group_names(), the user's group, and any joined "
-                    f"before), over its limit of {exc.limit}: return fewer names, or "
-                    "raise max_groups_per_connection "
-                    "(WSVIEWS_MAX_GROUPS_PER_CONNECTION).",
-                    limit=exc.limit,
-                    count=exc.count,
-                ) from None
-
-    def _accepted(self) -> None:
-        """Start running receive_group(), now that the accept is sent."""
-        if self._membership is not None:
-            self._membership.start()
-
-    def _leave_groups(self) -> None:
-        """Leave every group: the connection has ended."""
-        if self._membership is not None:
-            self._membership.leave_all()
-
-    # Plumbing ---------------------------------------------------------------
-
-    async def _call(self, name: str, *args: Any) -> None:
-        """
-        Run hook ``name``, in a worker thread if it is a plain function.
-
-        Either way, the database connections of the connection's thread are
-        tidied as a request's are (see :mod:`django_wsviews.db`).
-        """
-        hook = getattr(self, name)
-        if name in self._sync_hooks:
-            await run_in_thread(hook, *args)
-        else:
-            await hook(*args)
-            # Inline, not a call: a hook that used no thread costs nothing.
-            thread = connection_thread.get()
-            if thread is not None and thread.dirty:  # it used the ORM, say
-                await thread.tidy()
-
-    async def _guarded(self, name: str, *args: Any) -> None:
-        """Run hook ``name``; pass an exception escaping it to handle_exception()."""
-        try:
-            await self._call(name, *args)
-        except ConnectionClosed:
-            logger.debug("Connection closed during %s() on %s", name, self.request.path)
-        except Exception as exc:
-            await self._exception(exc)
-
-    async def _exception(self, exc: Exception) -> None:
-        try:
-            await self._call("handle_exception", exc)
-        except ConnectionClosed:
-            pass
-        except Exception:
-            logger.exception("Error in %s.handle_exception()", type(self).__qualname__)
-            if self._state is State.CONNECTING:
-                await self.reject(500)
-            else:
-                await self.close(CloseCode.INTERNAL_ERROR)
-
-    # The connection's life ------------------------------------------------
-
-    async def dispatch(self) -> None:
-        """
-        Serve the connection from handshake to close.
-
-        Messages are handled one at a time, in order. A hook runs inline
-        until it first suspends; while it is suspended the connection keeps
-        reading, so a client that leaves is noticed at once: the hook is
-        cancelled, unhandled messages are dropped, and ``disconnect()`` runs.
-        """
-        self._loop_thread = threading.get_ident()
-        key = sessions.session_key(self.request)
-        if key is not None:
-            sessions.track(self, key)
-        connected = False
-        try:
-            try:
-                if not await self._take_user_slot():
-                    await self.reject(429)
-                    return
-                if self.session_recheck_interval is not None:
-                    # The baseline: who the session was logged in as at connect.
-                    await self.session_valid()
-            except Exception as exc:
-                await self._exception(exc)
-                return
-            connected = True
-            await self._guarded("connect")
-            if self._state is State.CONNECTING:
-                logger.warning(
-                    "%s.connect() returned without accept() or reject(); "
-                    "refusing the handshake.",
-                    type(self).__qualname__,
-                )
-                await self.reject(403)
-            if self._state is State.OPEN:
-                await self._serve()
-        finally:
-            self._state = State.CLOSED
-            if key is not None:
-                sessions.untrack(self, key)
-            if self._idle_timer is not None:
-                self._idle_timer.cancel()
-                self._idle_timer = None
-            if self._session_watch is not None:
-                self._session_watch.cancel()
-                self._session_watch = None
-            if self._reader is not None:
-                self._reader.cancel()
-                self._reader = None
-            self._leave_groups()
-            if self._user_slot is not None:
-                release_user_slot(self._user_slot)
-                self._user_slot = None
-            if connected:
-                # A plain int: an IntEnum prints as its name on Python 3.10.
-                await self._guarded("disconnect", int(self._close_code))
-
-    async def _serve(self) -> None:
-        """Read messages and run the message hook on each, in order, until closed."""
-        receive = self._receive
-        path = self.request.path
-        # Everything decided once per connection, nothing per message.
-        if "receive" in self._sync_hooks:
-            receive_hook: Callable[[Any], Any] = partial(run_in_thread, self.receive)
-        else:
-            receive_hook = self.receive
-        size_limit = self.get_max_message_size()
-        quick_size_limit = -1 if size_limit is None else size_limit // 4
-        rate = self.get_rate_limit()
-        loop_time = self._loop.time
-        bucket = None if rate is None else TokenBucket(rate, loop_time())
-        idle_timeout = self.get_idle_timeout()
-        if idle_timeout is not None:
-            self._start_idle_timer(idle_timeout)
-        recheck_every_message = self.session_recheck_interval == 0
-        if self.session_recheck_interval:
-            self._session_watch = asyncio.ensure_future(
-                self._watch_session(self.session_recheck_interval)
-            )
-        checked = bucket is not None or recheck_every_message
-        while self._state is State.OPEN:
-            if self._pending:
-                message = self._pending.popleft()
-            elif self._reader is not None:
-                reader, self._reader = self._reader, None
-                message = await reader
-            else:
-                message = await receive()
-            if message["type"] != "websocket.receive":
-                if message["type"] == "websocket.disconnect":
-                    if self._state is State.OPEN:
-                        self._close_code = message.get("code", CloseCode.NO_STATUS_RCVD)
-                    self._state = State.CLOSED
-                continue
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes")
-                if data is None:
-                    data = ""  # a server that sends neither key: an empty frame
-            if self._idle_timer is not None:
-                self._last_activity = loop_time()
-            # Only a message over a quarter of the limit can be over it (text
-            # is at most 4 bytes a character): only those are measured.
-            if 0 <= quick_size_limit < len(data) and message_size_exceeds(
-                data, size_limit or 0
-            ):
-                logger.warning(
-                    "Message over %d bytes on WebSocket %s; closing.", size_limit, path
-                )
-                await self.close(CloseCode.MESSAGE_TOO_BIG, "Message too big.")
-                continue
-            if checked:
-                if bucket is not None and not bucket.take(loop_time()):
-                    await self._guarded("rate_limit_exceeded", data)
-                    continue
-                if recheck_every_message and not await self._session_checked():
-                    continue
-            # The hook runs inline, on this task, until it first suspends;
-            # only then does it get a task of its own (see _finish()).
-            self._sends = 0
-            try:
-                coro = receive_hook(data)
-                try:
-                    yielded = coro.send(None)
-                except StopIteration:
-                    # Hold nothing of this message while waiting for the next.
-                    coro = message = data = None
-                    continue
-                await self._finish(coro, yielded)
-            except ConnectionClosed:
-                logger.debug("Connection closed during receive() on %s", path)
-            except Exception as exc:
-                await self._exception(exc)
-
-    async def _session_checked(self) -> bool:
-        """Return whether the session is still valid; if not, run session_expired()."""
-        try:
-            if await self.session_valid():
-                return True
-        except Exception as exc:
-            await self._exception(exc)
-            return False
-        await self._guarded("session_expired")
-        return False
-
-    async def _watch_session(self, interval: float) -> None:
-        while self._state is State.OPEN:
-            await asyncio.sleep(interval)
-            if self._state is State.OPEN and not await self._session_checked():
-                return
-
-    def _start_idle_timer(self, timeout: float) -> None:
-        self._last_activity = self._loop.time()
-        loop = asyncio.get_running_loop()
-
-        def check() -> None:
-            idle_for = loop.time() - self._last_activity
-            if idle_for < timeout:
-                self._idle_timer = loop.call_at(self._last_activity + timeout, check)
-                return
-            self._idle_timer = None
-            if self._state is State.OPEN:
-                logger.info(
-                    "Closing WebSocket %s, idle for %.1f s.",
-                    self.request.path,
-                    idle_for,
-                )
-                self._idle_close = asyncio.ensure_future(
-                    self.close(CloseCode.GOING_AWAY, "Idle.")
-                )
-
-        self._idle_timer = loop.call_at(self._last_activity + timeout, check)
-
-    async def _finish(self, coro: Any, yielded: Any) -> None:
-        """
-        Finish a hook that suspended, in a task, reading ahead meanwhile.
-
-        Messages read ahead queue in ``_pending`` (at most READ_AHEAD). A
-        disconnect cancels the hook and drops the queued messages.
-        """
-        hook = asyncio.ensure_future(_resume(coro, yielded))
-        if self._pending is None:
-            self._pending = collections.deque()
-        pending = self._pending
-        reader = self._reader
-        self._reader = None
-        try:
-            while not hook.done():
-                if reader is None and len(pending) < READ_AHEAD:
-                    reader = asyncio.ensure_future(self._receive())
-                waiting = {hook} if reader is None else {hook, reader}
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if reader is not None and reader.done():
-                    message = reader.result()
-                    reader = None
-                    if message["type"] == "websocket.disconnect":
-                        if pending:
-                            logger.debug("Dropping %d unhandled messages", len(pending))
-                        pending.clear()
-                        pending.append(message)
-                        hook.cancel()
-                        await asyncio.wait({hook})
-                        return
-                    pending.append(message)
-        except asyncio.CancelledError:
-            hook.cancel()
-            if reader is not None:
-                reader.cancel()
-                reader = None
-            raise
-        finally:
-            # A read still under way yields the next message in order.
-            self._reader = reader
-        hook.result()
-        thread = connection_thread.get()
-        if thread is not None and thread.dirty:  # as in _call()
-            await thread.tidy()
 
 
 class JsonWebSocketView(WebSocketView):
@@ -867,10 +450,6 @@ class JsonWebSocketView(WebSocketView):
     the connection with 1007 (invalid payload data); a binary frame closes it
     with 1003 (unsupported data). Both are logged at WARNING; neither raises.
     """
-
-    @classmethod
-    def _hook_names(cls) -> tuple[str, ...]:
-        return (*HOOKS, "receive_json")
 
     async def receive(self, message: str | bytes) -> None:
         """Decode a text frame and pass the content to :meth:`receive_json`."""
@@ -898,7 +477,7 @@ class JsonWebSocketView(WebSocketView):
             )
             await self.close(CloseCode.INVALID_PAYLOAD, "JSON nested too deeply.")
             return
-        await self._call("receive_json", content)
+        await call_hook(self.receive_json, content)
 
     async def receive_json(self, content: Any) -> None:
         """Handle one decoded JSON message."""

@@ -11,7 +11,7 @@ from django_wsviews import (
     abroadcast,
     broadcast,
 )
-from django_wsviews.groups import aload_user
+from django_wsviews.auth import aload_user
 
 from .views import record
 
@@ -46,12 +46,12 @@ class RoomView(WebSocketView):
             await self.leave(argument)
             await self.send("left")
         elif command == "groups":
-            await self.send(",".join(sorted(self.groups)))
+            await self.send(",".join(sorted(self.joined_groups)))
         elif command == "id":
             await self.send(self.connection_id)
 
     async def disconnect(self, code: int) -> None:
-        record(self.key, ("disconnect", code, sorted(self.groups)))
+        record(self.key, ("disconnect", code, sorted(self.joined_groups)))
 
 
 class SkipSenderView(RoomView):
@@ -129,7 +129,8 @@ class NoGroupsView(WebSocketView):
     """Joins nothing; records whether it has a membership."""
 
     async def receive(self, message: str | bytes) -> None:
-        await self.send(repr(self._membership))
+        lifecycle = self._lifecycle
+        await self.send(repr(None if lifecycle is None else lifecycle.membership))
 
 
 class UserView(WebSocketView):
@@ -146,7 +147,7 @@ class UserView(WebSocketView):
         await self.accept()
 
     async def receive(self, message: str | bytes) -> None:
-        await self.send(",".join(sorted(self.groups)))
+        await self.send(",".join(sorted(self.joined_groups)))
 
 
 class LoadUserView(UserView):

@@ -58,7 +58,7 @@ class CatchingView(WebSocketView):
         except TooManyGroups as exc:
             await self.send(f"refused: {exc.count} > {exc.limit}")
         else:
-            await self.send(",".join(sorted(self.groups)))
+            await self.send(",".join(sorted(self.joined_groups)))
 
 
 urlpatterns: list[object] = []
@@ -118,7 +118,7 @@ async def test_join_examines_a_bounded_number_of_groups(
     first = await hashes_of_joins(range(100))
     await hashes_of_joins(range(100, 900))
     last = await hashes_of_joins(range(900, 1000))
-    assert len(view.groups) == 1000
+    assert len(view.joined_groups) == 1000
     assert last <= first, f"joins 901-1000 hashed {last} names, joins 1-100 {first}"
     await ws.close()
 
@@ -136,7 +136,7 @@ async def test_leave_examines_a_bounded_number_of_groups(
         await view.join(CountedName(f"other.{n}"))  # waits for the hub's turn
     per_change = (CountedName.hashes - before) / 200
     assert per_change < 20, f"{per_change} names hashed per join or leave"
-    assert len(view.groups) == 1000
+    assert len(view.joined_groups) == 1000
     await ws.close()
 
 
@@ -152,13 +152,13 @@ async def test_limit_refuses_the_join_past_it(client: WebSocketClient) -> None:
     assert (refused.value.limit, refused.value.count) == (3, 4)
     assert isinstance(refused.value, WebSocketError)
     assert "max_groups_per_connection" in str(refused.value)
-    assert view.groups == {"a", "b"}
+    assert view.joined_groups == {"a", "b"}
     await view.join("c")
     with pytest.raises(TooManyGroups):
         await view.join("d")
     await view.leave("a")
     await view.join("d")
-    assert view.groups == {"b", "c", "d"}
+    assert view.joined_groups == {"b", "c", "d"}
     await ws.close()
 
 
@@ -168,7 +168,7 @@ async def test_limit_counts_a_group_once(client: WebSocketClient) -> None:
     await view.join("a", "b", "a")
     await view.join("a")
     await view.join("b", "c", "c")
-    assert view.groups == {"a", "b", "c"}
+    assert view.joined_groups == {"a", "b", "c"}
     await ws.close()
 
 
@@ -196,7 +196,7 @@ async def test_limit_refusal_reaches_the_hook(client: WebSocketClient) -> None:
 async def test_groups_on_accept_count(client: WebSocketClient) -> None:
     """get_group_names() may fill the limit exactly; then no other join is allowed."""
     ws, view = await open_held(client, "/ws/many/?n=100")
-    assert len(view.groups) == 100
+    assert len(view.joined_groups) == 100
     with pytest.raises(TooManyGroups):
         await view.join("one.more")
     await view.join("many.0")
@@ -227,8 +227,8 @@ async def test_user_group_counts_on_accept(caplog: pytest.LogCaptureFixture) -> 
     user = await sync_to_async(get_user_model().objects.create_user)("ann")
     await client.aforce_login(user)
     ws, view = await open_held(client, "/ws/many-user/?n=99")
-    assert len(view.groups) == 100
-    assert f"@user:{user.pk}" in view.groups
+    assert len(view.joined_groups) == 100
+    assert f"@user:{user.pk}" in view.joined_groups
     await ws.close()
     with (
         caplog.at_level(logging.ERROR, "django_wsviews"),
@@ -244,7 +244,7 @@ async def test_join_refuses_a_list(client: WebSocketClient) -> None:
     ws, view = await open_held(client)
     with pytest.raises(TypeError, match=r"join\(\*names\)"):
         await view.join(["a", "b"])  # type: ignore[arg-type]
-    assert view.groups == frozenset()
+    assert view.joined_groups == frozenset()
     await ws.close()
 
 
@@ -283,7 +283,7 @@ async def test_one_join_of_1000_groups_is_one_subscribe(
     settings.WSVIEWS_MAX_GROUPS_PER_CONNECTION = None
     ws, view = await open_held(client)
     await view.join(*(f"batch.{n}" for n in range(1000)))
-    assert len(view.groups) == 1000
+    assert len(view.joined_groups) == 1000
     assert subscribe_calls(redis_server) <= 2
     await ws.close()
     await get_hub().close()
@@ -306,7 +306,7 @@ async def test_concurrent_joins_share_a_subscribe(
     settings.WSVIEWS_MAX_GROUPS_PER_CONNECTION = None
     ws, view = await open_held(client)
     await asyncio.gather(*(view.join(f"turn.{n}") for n in range(1000)))
-    assert len(view.groups) == 1000
+    assert len(view.joined_groups) == 1000
     assert subscribe_calls(redis_server) <= 2
     await ws.close()
     await get_hub().close()

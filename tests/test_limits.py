@@ -114,7 +114,7 @@ class TestEnforced:
     async def test_rate_limit_hook_can_keep_the_socket(
         self, client_ws: WebSocketClient
     ) -> None:
-        """An overridden rate_limit_exceeded() can answer instead of closing."""
+        """An overridden handle_rate_limit_exceeded() can answer instead of closing."""
         async with client_ws.connect("/ws/lenient-rate/") as ws:
             for message in ["a", "b", "c", "d"]:
                 await ws.send(message)

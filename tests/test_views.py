@@ -51,10 +51,13 @@ class TestAsView:
         assert response.status_code == 426
         assert response["Upgrade"] == "websocket"
 
-    def test_sync_hooks_are_detected_per_class(self) -> None:
-        """Plain-def hooks are found when the class is made."""
-        assert views.SyncEchoView._sync_hooks == {"connect", "receive", "disconnect"}
-        assert views.EchoView._sync_hooks == frozenset()
+    def test_sync_hooks_are_told_from_async_ones(self) -> None:
+        """Plain-def hooks are told apart from async ones, per function."""
+        from django_wsviews.hooks import is_async
+
+        assert not is_async(views.SyncEchoView().receive)
+        assert not is_async(views.SyncEchoView.connect)
+        assert is_async(views.EchoView().receive)
 
     def test_initkwargs_set_on_each_instance(self) -> None:
         """Each connection gets a fresh instance with the initkwargs set."""

@@ -336,7 +336,7 @@ class RateLimitedView(EchoView):
 class LenientRateView(EchoView):
     rate_limit = (2, 3600)
 
-    async def rate_limit_exceeded(self, message: str | bytes) -> None:
+    async def handle_rate_limit_exceeded(self, message: str | bytes) -> None:
         await self.send("slow down")
 
 

@@ -1,0 +1,487 @@
+"""
+How a connection runs: the one place that decides its tasks, timers and order.
+
+:class:`Lifecycle` serves one :class:`~django_wsviews.views.WebSocketView`
+from the end of the handshake to ``disconnect()``::
+
+    async with Lifecycle(view) as life:  # every cleanup runs on the way out
+        if await life.admit():  # the user's slot (429), the session
+            await life.connect()  # connect(); refuse a handshake left pending
+            await life.serve()  # the message loop, until closed
+
+Concurrency, all of it:
+
+- The connection's own task runs the message loop. A receive hook runs on
+  it inline until the hook first suspends; only then does the hook get a
+  task of its own, while the loop reads up to ``READ_AHEAD`` messages ahead,
+  so a client that leaves is noticed at once and the hook cancelled.
+- Hooks never overlap: ``connect()``, the receive hooks, ``receive_group()``
+  and the policy hooks pass one :class:`~django_wsviews.hooks.HookGate`, in
+  the order they asked. A view may let group messages through concurrently
+  (``receive_group_concurrently = True``).
+- Other work is a task of :attr:`Lifecycle.tasks`: group delivery, the
+  session watch, a suspended hook, a pending read. All are cancelled in one
+  place, on the way out. The idle timer is a loop timer, cancelled there too.
+- A plain ``def`` hook runs in a worker thread (see :mod:`django_wsviews.hooks`);
+  nothing else of the connection does.
+
+On the way out, in this order: the connection is marked closed, the tasks
+and the timer cancelled, the groups left, the user's slot released, the
+session forgotten, then ``disconnect()`` runs, exactly once for every
+connection whose ``connect()`` ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import types
+from collections.abc import Awaitable, Generator
+from typing import TYPE_CHECKING, Any
+
+from . import sessions
+from .auth import aload_user, user_group_for
+from .connection import State
+from .db import connection_thread, run_in_thread, run_sync
+from .exceptions import ConnectionClosed, TooManyGroups
+from .groups import validate_group_name
+from .hooks import HookGate, call_guarded, is_async, report_exception
+from .limits import (
+    TokenBucket,
+    message_size_exceeds,
+    release_user_slot,
+    take_user_slot,
+)
+from .log import get_logger
+from .membership import Membership
+from .status import CloseCode
+
+if TYPE_CHECKING:
+    from .envelope import GroupMessage
+    from .views import WebSocketView
+
+__all__ = ["READ_AHEAD", "Lifecycle"]
+
+logger = get_logger("django_wsviews")
+
+# A connection reads at most this many messages ahead while a hook is
+# suspended (to notice a disconnect); past it, the server's own buffer and
+# backpressure apply.
+READ_AHEAD = 32
+
+_UNKNOWN: Any = object()
+
+
+@types.coroutine
+def _resume(coro: Any, yielded: Any) -> Generator[Any, None, Any]:
+    """
+    Drive ``coro``, already started and suspended on ``yielded``, to its end.
+
+    This lets a hook run inline on the connection's own task until it first
+    suspends; only then is a task made for the rest of it. It forwards
+    exactly what ``await`` would: every send and throw from the event loop
+    goes to ``coro``.
+    """
+    while True:
+        try:
+            yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation and the like go to the hook
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(None)
+            except StopIteration as stop:
+                return stop.value
+
+
+class Lifecycle:
+    """Serve one connection: admission, ``connect()``, messages, teardown."""
+
+    def __init__(self, view: WebSocketView) -> None:
+        self.view = view
+        self.gate = HookGate()
+        #: Every task of this connection; cancelled together on the way out.
+        self.tasks: set[asyncio.Future[Any]] = set()
+        #: The connection's groups, made by its first join.
+        self.membership: Membership | None = None
+        self._cleanups = contextlib.AsyncExitStack()
+        self._connected = False
+        self._reader: asyncio.Future[Any] | None = None
+        self._pending: collections.deque[Any] | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._session_user_id: Any = _UNKNOWN
+
+    async def __aenter__(self) -> Lifecycle:
+        cleanups = self._cleanups
+        await cleanups.__aenter__()
+        # Pushed first, so it runs last: after every resource is given back.
+        cleanups.push_async_callback(self._disconnect)
+        cleanups.callback(self._cancel_tasks)
+        view = self.view
+        view._lifecycle = self
+        view._on_accepting = self._join_initial_groups
+        view._on_accepted = self._start_group_delivery
+        key = sessions.session_key(view.request)
+        if key is not None:
+            sessions.track(view, key)
+            cleanups.callback(sessions.untrack, view, key)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        self.view._state = State.CLOSED
+        return await self._cleanups.__aexit__(*exc_info)
+
+    # Admission and connect() -------------------------------------------------
+
+    async def admit(self) -> bool:
+        """
+        Take what the connection needs before ``connect()``; False if refused.
+
+        The user's slot (refused with 429 past ``max_connections_per_user``)
+        and, for a view that re-checks its session, who the session was
+        logged in as. An error refuses the handshake through the failure
+        policy (500).
+        """
+        try:
+            if not await self._take_user_slot():
+                await self.view.reject(429)
+                return False
+            if self.view.session_recheck_interval is not None:
+                await self._session_valid()  # records the baseline
+        except Exception as exc:
+            await report_exception(self.view, exc)
+            return False
+        return True
+
+    async def connect(self) -> None:
+        """Run ``connect()``; refuse the handshake with 403 if it neither accepted nor rejected."""
+        view = self.view
+        self._connected = True
+        await self.gate.run(view, view.connect)
+        if view._state is State.CONNECTING:
+            logger.warning(
+                "%s.connect() returned without accept() or reject(); "
+                "refusing the handshake.",
+                type(view).__qualname__,
+            )
+            await view.reject(403)
+
+    async def _disconnect(self) -> None:
+        if self._connected:
+            # A plain int: an IntEnum prints as its name on Python 3.10.
+            await call_guarded(
+                self.view, self.view.disconnect, int(self.view._close_code)
+            )
+
+    # Tasks ---------------------------------------------------------------------
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run ``coro`` as a task of this connection, in the connection's context."""
+        task = self.view._context.run(asyncio.ensure_future, coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def _cancel_tasks(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        for task in self.tasks:
+            task.cancel()
+        self._reader = None
+
+    # The user's slot and the session ---------------------------------------------
+
+    async def _take_user_slot(self) -> bool:
+        view = self.view
+        limit = view.get_max_connections_per_user()
+        if limit is None:
+            return True
+        user = await aload_user(view.request)
+        if user is None or not user.is_authenticated:
+            return True
+        key = str(user.pk)
+        if not take_user_slot(key, limit):
+            logger.warning(
+                "User %s already has %d open WebSockets; refusing %s.",
+                key,
+                limit,
+                view.request.path,
+            )
+            return False
+        self._cleanups.callback(release_user_slot, key)
+        return True
+
+    async def _session_valid(self) -> bool:
+        """Return whether the session is still logged in as the user it opened with."""
+        key = sessions.session_key(self.view.request)
+        if key is None:
+            return True
+        if self._session_user_id is _UNKNOWN:
+            self._session_user_id = await run_sync(sessions.session_user_id, key)
+        return bool(
+            await run_sync(sessions.session_still_valid, key, self._session_user_id)
+        )
+
+    async def _session_checked(self) -> bool:
+        """Return whether the session is still valid; if not, run handle_session_expired()."""
+        view = self.view
+        try:
+            valid = await self._session_valid()
+        except Exception as exc:
+            await report_exception(view, exc)
+            return False
+        if not valid:
+            await self.gate.run(view, view.handle_session_expired)
+        return valid
+
+    async def _watch_session(self, interval: float) -> None:
+        while self.view._state is State.OPEN:
+            await asyncio.sleep(interval)
+            if self.view._state is State.OPEN and not await self._session_checked():
+                return
+
+    # Groups ----------------------------------------------------------------------
+
+    def get_membership(self) -> Membership:
+        """Return the connection's groups, made (and its cleanup registered) on first use."""
+        if self.membership is None:
+            self.membership = Membership(
+                self, max_groups=self.view.get_max_groups_per_connection()
+            )
+            self._cleanups.callback(self.membership.leave_all)
+        return self.membership
+
+    @property
+    def label(self) -> str:
+        """Name the connection in log lines: its path."""
+        return self.view.request.path
+
+    def is_closed(self) -> bool:
+        """Return whether the connection has ended."""
+        return self.view._state is State.CLOSED
+
+    def is_busy(self) -> bool:
+        """Return whether a hook is running (group messages wait for it)."""
+        return self.gate.busy and not self.view.receive_group_concurrently
+
+    async def deliver_group(self, message: GroupMessage) -> None:
+        """Run ``receive_group(message)``, after any hook running now unless concurrent."""
+        view = self.view
+        if view.receive_group_concurrently:
+            await call_guarded(view, view.receive_group, message)
+        else:
+            await self.gate.run(view, view.receive_group, message)
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close the connection without waiting (for the group queue's overflow)."""
+        self.view.close_soon(code, reason)
+
+    async def _join_initial_groups(self) -> None:
+        """
+        Join get_group_names() and the user's group, together, before the accept is sent.
+
+        So a client that has seen the handshake complete is a member; the
+        group messages that come meanwhile wait in the queue. More groups
+        than get_max_groups_per_connection() is a programming error: it
+        raises TooManyGroups (the handshake is refused with 500).
+        """
+        view = self.view
+        names = view.get_group_names()
+        if isinstance(names, str):
+            raise TypeError(
+                f"{type(view).__qualname__}.get_group_names() returned the str "
+                f"{names!r}; return a list of names, e.g. [{names!r}]."
+            )
+        joining = [validate_group_name(name) for name in names]
+        user_group = await user_group_for(view.request, view.user_group)
+        if user_group is not None:
+            joining.append(user_group)
+        if not joining:
+            return
+        try:
+            await self.get_membership().join(joining)
+        except TooManyGroups as exc:
+            raise TooManyGroups(
+                f"{type(view).__qualname__} would be in {exc.count} groups on "
+                "accept (get_group_names(), the user's group, and any joined "
+                f"before), over its limit of {exc.limit}: return fewer names, or "
+                "raise max_groups_per_connection "
+                "(WSVIEWS_MAX_GROUPS_PER_CONNECTION).",
+                limit=exc.limit,
+                count=exc.count,
+            ) from None
+
+    def _start_group_delivery(self) -> None:
+        if self.membership is not None:
+            self.membership.start()
+
+    # The message loop ---------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """
+        Read messages and run the receive hook on each, in order, until closed.
+
+        Everything is decided once per connection, nothing per message: the
+        hook (and whether it runs in a thread), the size and rate limits, the
+        idle timer, the session re-check.
+        """
+        view = self.view
+        if view._state is not State.OPEN:
+            return
+        receive = view._receive
+        path = view.request.path
+        gate = self.gate
+        if is_async(view.receive):
+            receive_hook: Any = view.receive
+        else:
+            receive_hook = functools.partial(run_in_thread, view.receive)
+        size_limit = view.get_max_message_size()
+        quick_size_limit = -1 if size_limit is None else size_limit // 4
+        rate = view.get_rate_limit()
+        loop_time = view._loop.time
+        bucket = None if rate is None else TokenBucket(rate, loop_time())
+        idle_timeout = view.get_idle_timeout()
+        if idle_timeout is not None:
+            self._start_idle_timer(idle_timeout)
+        recheck = view.session_recheck_interval
+        recheck_every_message = recheck == 0
+        if recheck:
+            self.spawn(self._watch_session(recheck))
+        checked = bucket is not None or recheck_every_message
+        while view._state is State.OPEN:
+            if self._pending:
+                message = self._pending.popleft()
+            elif self._reader is not None:
+                reader, self._reader = self._reader, None
+                message = await reader
+            else:
+                message = await receive()
+            if message["type"] != "websocket.receive":
+                if message["type"] == "websocket.disconnect":
+                    if view._state is State.OPEN:
+                        view._close_code = message.get("code", CloseCode.NO_STATUS_RCVD)
+                    view._state = State.CLOSED
+                continue
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes")
+                if data is None:
+                    data = ""  # a server that sends neither key: an empty frame
+            if view._track_activity:
+                view._last_activity = loop_time()
+            # Only a message over a quarter of the limit can be over it (text
+            # is at most 4 bytes a character): only those are measured.
+            if 0 <= quick_size_limit < len(data) and message_size_exceeds(
+                data, size_limit or 0
+            ):
+                logger.warning(
+                    "Message over %d bytes on WebSocket %s; closing.", size_limit, path
+                )
+                await view.close(CloseCode.MESSAGE_TOO_BIG, "Message too big.")
+                continue
+            if checked:
+                if bucket is not None and not bucket.take(loop_time()):
+                    await gate.run(view, view.handle_rate_limit_exceeded, data)
+                    continue
+                if recheck_every_message and not await self._session_checked():
+                    continue
+            # The gate, taken inline when free: hooks never overlap.
+            if gate.busy or gate.waiting:
+                await gate.acquire()
+            else:
+                gate.busy = True
+            # The hook runs inline, on this task, until it first suspends;
+            # only then does it get a task of its own (see _finish()).
+            view._sends = 0
+            try:
+                coro = receive_hook(data)
+                try:
+                    yielded = coro.send(None)
+                except StopIteration:
+                    # Hold nothing of this message while waiting for the next.
+                    coro = message = data = None
+                    continue
+                await self._finish(coro, yielded)
+            except ConnectionClosed:
+                logger.debug("Connection closed during receive() on %s", path)
+            except Exception as exc:
+                await report_exception(view, exc)
+            finally:
+                if gate.waiting:
+                    gate.release()
+                else:
+                    gate.busy = False
+
+    async def _finish(self, coro: Any, yielded: Any) -> None:
+        """
+        Finish a hook that suspended, in a task, reading ahead meanwhile.
+
+        Messages read ahead queue in ``_pending`` (at most READ_AHEAD). A
+        disconnect cancels the hook and drops the queued messages.
+        """
+        hook = self.spawn(_resume(coro, yielded))
+        if self._pending is None:
+            self._pending = collections.deque()
+        pending = self._pending
+        reader = self._reader
+        self._reader = None
+        try:
+            while not hook.done():
+                if reader is None and len(pending) < READ_AHEAD:
+                    reader = self.spawn(self.view._receive())
+                waiting = {hook} if reader is None else {hook, reader}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if reader is not None and reader.done():
+                    message = reader.result()
+                    reader = None
+                    if message["type"] == "websocket.disconnect":
+                        if pending:
+                            logger.debug("Dropping %d unhandled messages", len(pending))
+                        pending.clear()
+                        pending.append(message)
+                        hook.cancel()
+                        await asyncio.wait({hook})
+                        return
+                    pending.append(message)
+        except asyncio.CancelledError:
+            hook.cancel()
+            if reader is not None:
+                reader.cancel()
+                reader = None
+            raise
+        finally:
+            # A read still under way yields the next message in order.
+            self._reader = reader
+        hook.result()
+        thread = connection_thread.get()
+        if thread is not None and thread.dirty:  # it used the ORM, say
+            await thread.tidy()
+
+    def _start_idle_timer(self, timeout: float) -> None:
+        view = self.view
+        loop = view._loop
+        view._track_activity = True
+        view._last_activity = loop.time()
+
+        def check() -> None:
+            idle_for = loop.time() - view._last_activity
+            if idle_for < timeout:
+                self._idle_timer = loop.call_at(view._last_activity + timeout, check)
+                return
+            self._idle_timer = None
+            if view._state is State.OPEN:
+                logger.info(
+                    "Closing WebSocket %s, idle for %.1f s.", self.label, idle_for
+                )
+                view.close_soon(CloseCode.GOING_AWAY, "Idle.")
+
+        self._idle_timer = loop.call_at(view._last_activity + timeout, check)
