@@ -1,0 +1,74 @@
+"""Views for the lifecycle tests: hooks that wait until the test lets them go."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import ClassVar
+
+from django.urls import path
+
+from django_wsviews import GroupMessage, WebSocketView
+
+
+class GatedView(WebSocketView):
+    """
+    Join ``gated``; ``wait`` makes receive() wait for the test's event, then say ``done``.
+
+    Every live instance is in ``instances``; ``started`` is set once
+    receive() is waiting.
+    """
+
+    group_names = ("gated",)
+    instances: ClassVar[list[GatedView]] = []
+
+    async def connect(self) -> None:
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        self.instances.append(self)
+        await self.accept()
+
+    async def receive(self, message: str | bytes) -> None:
+        self.started.set()
+        await self.release.wait()
+        await self.send("done")
+
+    async def receive_group(self, message: GroupMessage) -> None:
+        await self.send(f"group:{message.data!r}")
+
+
+class ConcurrentGatedView(GatedView):
+    """The same, with group messages delivered while receive() waits."""
+
+    receive_group_concurrently = True
+
+
+class BusySyncView(WebSocketView):
+    """A plain-def receive() that blocks its worker thread until the test releases it."""
+
+    group_names = ("busy",)
+    release = threading.Event()
+    started = threading.Event()
+
+    def receive(self, message: str | bytes) -> None:
+        self.started.set()
+        self.release.wait(10)
+
+
+class HeldView(WebSocketView):
+    """Keep the view where a test can reach it from another thread."""
+
+    instances: ClassVar[list[HeldView]] = []
+
+    async def connect(self) -> None:
+        self.instances.append(self)
+        await self.accept()
+
+
+ws_urlpatterns = [
+    path("ws/gated/", GatedView.as_view()),
+    path("ws/gated-concurrent/", ConcurrentGatedView.as_view()),
+    path("ws/busy-sync/", BusySyncView.as_view()),
+    path("ws/held/", HeldView.as_view()),
+]
+urlpatterns: list[object] = []

@@ -1,0 +1,155 @@
+"""The lifecycle: hooks one at a time, group delivery, threads (django_wsviews.lifecycle)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+from django.test import override_settings
+
+from django_wsviews import CloseCode, abroadcast
+from django_wsviews.exceptions import HandshakeTimeout, InvalidState
+from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
+
+from . import lifecycle_views
+from .groups_support import eventually
+
+pytestmark = pytest.mark.urls("tests.lifecycle_views")
+
+T = 5.0
+
+
+async def assert_nothing_arrives(ws: WebSocketTestConnection) -> None:
+    """Assert the application sent nothing to ``ws`` (within a short bound)."""
+    with pytest.raises(HandshakeTimeout):
+        await ws.receive(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _forget_instances() -> Iterator[None]:
+    yield
+    lifecycle_views.GatedView.instances.clear()
+    lifecycle_views.HeldView.instances.clear()
+    lifecycle_views.BusySyncView.release.set()
+    lifecycle_views.BusySyncView.release.clear()
+    lifecycle_views.BusySyncView.started.clear()
+
+
+async def test_receive_group_waits_for_a_running_receive() -> None:
+    """By default a group message is delivered after the receive() that is running ends."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/gated/") as ws:
+        [view] = lifecycle_views.GatedView.instances
+        await ws.send("wait")
+        await asyncio.wait_for(view.started.wait(), T)
+        await abroadcast("gated", "news")
+        # Taken off the queue, then held at the gate: receive() still runs.
+        gate = view._lifecycle.gate  # type: ignore[union-attr]
+        await eventually(lambda: len(gate.waiting) == 1)
+        await assert_nothing_arrives(ws)
+        view.release.set()
+        assert await ws.receive(T) == "done"
+        assert await ws.receive(T) == "group:'news'"
+
+
+async def test_receive_group_concurrently_opts_out() -> None:
+    """With receive_group_concurrently, a group message goes out while receive() waits."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/gated-concurrent/") as ws:
+        [view] = lifecycle_views.GatedView.instances
+        await ws.send("wait")
+        await asyncio.wait_for(view.started.wait(), T)
+        await abroadcast("gated", "news")
+        assert await ws.receive(T) == "group:'news'"
+        view.release.set()
+        assert await ws.receive(T) == "done"
+
+
+async def test_group_messages_keep_their_order_behind_a_hook() -> None:
+    """Several group messages queued behind a hook come out in order, after it."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/gated/") as ws:
+        [view] = lifecycle_views.GatedView.instances
+        await ws.send("wait")
+        await asyncio.wait_for(view.started.wait(), T)
+        for n in range(5):
+            await abroadcast("gated", str(n))
+        view.release.set()
+        assert await ws.receive(T) == "done"
+        assert [await ws.receive(T) for _ in range(5)] == [
+            f"group:'{n}'" for n in range(5)
+        ]
+
+
+@override_settings(WSVIEWS_SEND_QUEUE_SIZE=2)
+async def test_overflow_behind_a_slow_hook_blames_the_view(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A queue that overflows while the view's own hook runs says the view is slow, not the client."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/busy-sync/") as ws:
+        await ws.send("work")
+        started = lifecycle_views.BusySyncView.started
+        await asyncio.wait_for(asyncio.to_thread(started.wait, T), T + 1)
+        with caplog.at_level(logging.WARNING, "django_wsviews.groups"):
+            # One taken off the queue to wait at the gate, two queued, one over.
+            for n in range(4):
+                await abroadcast("busy", str(n))
+        lifecycle_views.BusySyncView.release.set()
+        assert await ws.wait_closed() == CloseCode.TRY_AGAIN_LATER
+    [record] = [r for r in caplog.records if "1013" in r.getMessage()]
+    assert "view's hooks are too slow" in record.getMessage()
+    assert "client reads too slowly" not in record.getMessage()
+
+
+async def test_send_from_a_plain_thread_is_refused() -> None:
+    """send() from a thread that runs no hook of the connection raises InvalidState naming the ways in."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/held/") as ws:
+        [view] = lifecycle_views.HeldView.instances
+        errors: list[BaseException] = []
+
+        def from_a_thread() -> None:
+            try:
+                view.send("hi")
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=from_a_thread)
+        thread.start()
+        await asyncio.to_thread(thread.join, T)
+        [error] = errors
+        assert isinstance(error, InvalidState)
+        assert "close_soon()" in str(error)
+        assert "broadcast()" in str(error)
+        await assert_nothing_arrives(ws)
+
+
+async def test_close_soon_from_a_plain_thread_closes() -> None:
+    """close_soon() is the way in from another thread: it closes the connection."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/held/") as ws:
+        [view] = lifecycle_views.HeldView.instances
+        thread = threading.Thread(
+            target=view.close_soon, args=(CloseCode.GOING_AWAY, "bye")
+        )
+        thread.start()
+        await asyncio.to_thread(thread.join, T)
+        assert await ws.wait_closed() == CloseCode.GOING_AWAY
+
+
+async def test_every_task_is_gone_after_the_connection() -> None:
+    """The lifecycle's task set is empty once a connection that used groups and read-ahead ends."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/gated/") as ws:
+        [view] = lifecycle_views.GatedView.instances
+        life = view._lifecycle
+        assert life is not None
+        await ws.send("wait")
+        await asyncio.wait_for(view.started.wait(), T)
+        await abroadcast("gated", "x")
+        assert life.tasks  # group delivery, the suspended hook, the read ahead
+    await eventually(lambda: not life.tasks)
