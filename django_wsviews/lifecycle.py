@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from . import sessions
 from .auth import aload_user, user_group_for
 from .connection import State
-from .db import connection_thread, run_in_thread, run_sync
+from .db import connection_thread, run_in_thread
 from .exceptions import ConnectionClosed, TooManyGroups
 from .groups import validate_group_name
 from .hooks import HookGate, call_guarded, is_async, report_exception
@@ -70,8 +70,6 @@ logger = get_logger("django_wsviews")
 # suspended (to notice a disconnect); past it, the server's own buffer and
 # backpressure apply.
 READ_AHEAD = 32
-
-_UNKNOWN: Any = object()
 
 
 @types.coroutine
@@ -117,7 +115,9 @@ class Lifecycle:
         self._reader: asyncio.Future[Any] | None = None
         self._pending: collections.deque[Any] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._session_user_id: Any = _UNKNOWN
+        self._session = sessions.SessionCheck(
+            view, self.gate, sessions.session_key(view.request)
+        )
 
     async def __aenter__(self) -> Lifecycle:
         cleanups = self._cleanups
@@ -129,7 +129,7 @@ class Lifecycle:
         view._lifecycle = self
         view._on_accepting = self._join_initial_groups
         view._on_accepted = self._start_group_delivery
-        key = sessions.session_key(view.request)
+        key = self._session.key
         if key is not None:
             sessions.track(view, key)
             cleanups.callback(sessions.untrack, view, key)
@@ -155,7 +155,7 @@ class Lifecycle:
                 await self.view.reject(429)
                 return False
             if self.view.session_recheck_interval is not None:
-                await self._session_valid()  # records the baseline
+                await self._session.baseline()
         except Exception as exc:
             await report_exception(self.view, exc)
             return False
@@ -219,35 +219,6 @@ class Lifecycle:
             return False
         self._cleanups.callback(release_user_slot, key)
         return True
-
-    async def _session_valid(self) -> bool:
-        """Return whether the session is still logged in as the user it opened with."""
-        key = sessions.session_key(self.view.request)
-        if key is None:
-            return True
-        if self._session_user_id is _UNKNOWN:
-            self._session_user_id = await run_sync(sessions.session_user_id, key)
-        return bool(
-            await run_sync(sessions.session_still_valid, key, self._session_user_id)
-        )
-
-    async def _session_checked(self) -> bool:
-        """Return whether the session is still valid; if not, run handle_session_expired()."""
-        view = self.view
-        try:
-            valid = await self._session_valid()
-        except Exception as exc:
-            await report_exception(view, exc)
-            return False
-        if not valid:
-            await self.gate.run(view, view.handle_session_expired)
-        return valid
-
-    async def _watch_session(self, interval: float) -> None:
-        while self.view._state is State.OPEN:
-            await asyncio.sleep(interval)
-            if self.view._state is State.OPEN and not await self._session_checked():
-                return
 
     # Groups ----------------------------------------------------------------------
 
@@ -355,7 +326,7 @@ class Lifecycle:
         recheck = view.session_recheck_interval
         recheck_every_message = recheck == 0
         if recheck:
-            self.spawn(self._watch_session(recheck))
+            self.spawn(self._session.watch(recheck))
         checked = bucket is not None or recheck_every_message
         while view._state is State.OPEN:
             if self._pending:
@@ -392,7 +363,7 @@ class Lifecycle:
                 if bucket is not None and not bucket.take(loop_time()):
                     await gate.run(view, view.handle_rate_limit_exceeded, data)
                     continue
-                if recheck_every_message and not await self._session_checked():
+                if recheck_every_message and not await self._session.still_valid():
                     continue
             # The gate, taken inline when free: hooks never overlap.
             if gate.busy or gate.waiting:

@@ -16,6 +16,7 @@ keep sockets honest:
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,6 +26,8 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
+from .db import run_sync
+from .hooks import HookGate, HookOwner, report_exception
 from .status import CloseCode
 
 if TYPE_CHECKING:
@@ -38,7 +41,15 @@ class Closable(Protocol):
         """Close the connection without waiting."""
         ...
 
-__all__ = ["session_key", "session_still_valid", "session_user_id", "track", "untrack"]
+
+__all__ = [
+    "SessionCheck",
+    "session_key",
+    "session_still_valid",
+    "session_user_id",
+    "track",
+    "untrack",
+]
 
 _sockets: dict[str, weakref.WeakSet[Closable]] = {}
 
@@ -105,3 +116,53 @@ def close_on_logout(sender: Any, request: HttpRequest | None, **kwargs: Any) -> 
         return
     for view in list(_sockets.get(key, ())):
         view.close_soon(CloseCode.UNAUTHORIZED, "Logged out.")
+
+
+class _Watched(HookOwner, Protocol):
+    async def handle_session_expired(self) -> None: ...
+
+
+class SessionCheck:
+    """
+    Re-read one connection's session, as its ``session_recheck_interval`` asks.
+
+    :meth:`baseline` records who the session is logged in as at connect;
+    :meth:`still_valid` re-reads it (on a pooled thread) and, once it has
+    ended or names another user, runs the view's
+    ``handle_session_expired()`` through ``gate``; :meth:`watch` does that
+    every ``interval`` seconds while the connection is open.
+    """
+
+    def __init__(self, view: _Watched, gate: HookGate, key: str | None) -> None:
+        self.view = view
+        self.gate = gate
+        self.key = key
+        self._user_id: str | None = None
+
+    async def baseline(self) -> None:
+        """Record who the session is logged in as now."""
+        if self.key is not None:
+            self._user_id = await run_sync(session_user_id, self.key)
+
+    async def still_valid(self) -> bool:
+        """Return whether the session is still valid; if not, run handle_session_expired()."""
+        if self.key is None:
+            return True
+        view = self.view
+        try:
+            valid = await run_sync(session_still_valid, self.key, self._user_id)
+        except Exception as exc:
+            await report_exception(view, exc)
+            return False
+        if not valid:
+            await self.gate.run(view, view.handle_session_expired)
+        return bool(valid)
+
+    async def watch(self, interval: float) -> None:
+        """Re-check every ``interval`` seconds while the connection is open."""
+        from .connection import State
+
+        while self.view.state is State.OPEN:
+            await asyncio.sleep(interval)
+            if self.view.state is State.OPEN and not await self.still_valid():
+                return

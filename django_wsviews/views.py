@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,12 +32,11 @@ from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
-from . import conf, jsontext
+from . import conf
 from .connection import State, WebSocketConnection
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed, InvalidState
 from .groups import validate_group_name
-from .hooks import call_hook
 from .lifecycle import Lifecycle
 from .limits import Rate, parse_rate
 from .log import get_logger
@@ -49,7 +47,7 @@ from .status import CloseCode
 if TYPE_CHECKING:
     from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 
-__all__ = ["JsonWebSocketView", "WebSocketView"]
+__all__ = ["WebSocketView"]
 
 logger = get_logger("django_wsviews")
 
@@ -440,62 +438,3 @@ class WebSocketView(WebSocketConnection):
         drop messages instead. Other connections are never delayed.
         """
         await self.send(message.data)
-
-
-class JsonWebSocketView(WebSocketView):
-    """
-    A :class:`WebSocketView` that speaks JSON in text frames.
-
-    Override :meth:`receive_json`. A text frame that is not valid JSON closes
-    the connection with 1007 (invalid payload data); a binary frame closes it
-    with 1003 (unsupported data). Both are logged at WARNING; neither raises.
-    """
-
-    async def receive(self, message: str | bytes) -> None:
-        """Decode a text frame and pass the content to :meth:`receive_json`."""
-        if not isinstance(message, str):
-            logger.warning(
-                "Binary frame on JSON WebSocket %s; closing.", self.request.path
-            )
-            await self.close(
-                CloseCode.UNSUPPORTED_DATA, "Binary frames are not supported."
-            )
-            return
-        try:
-            content = self.decode_json(message)
-        except ValueError:
-            logger.warning(
-                "Malformed JSON on WebSocket %s; closing.", self.request.path
-            )
-            await self.close(CloseCode.INVALID_PAYLOAD, "Malformed JSON.")
-            return
-        except RecursionError:
-            # Thousands of nested arrays: the decoder gives up. The client's
-            # fault, not the view's: no traceback, no error report.
-            logger.warning(
-                "JSON nested too deeply on WebSocket %s; closing.", self.request.path
-            )
-            await self.close(CloseCode.INVALID_PAYLOAD, "JSON nested too deeply.")
-            return
-        await call_hook(self.receive_json, content)
-
-    async def receive_json(self, content: Any) -> None:
-        """Handle one decoded JSON message."""
-
-    def send_json(self, content: Any) -> Awaitable[None]:
-        """Encode ``content`` with :meth:`encode_json` and send it as a text frame."""
-        return self.send(self.encode_json(content))
-
-    def decode_json(self, text: str) -> Any:
-        """Return the content of a text frame; raise ValueError if malformed."""
-        return json.loads(text)
-
-    def encode_json(self, content: Any) -> str:
-        """
-        Return ``content`` as JSON text.
-
-        Encoded as ``broadcast(json=...)`` encodes, with Django's
-        ``DjangoJSONEncoder`` (datetimes, ``Decimal``, ``UUID``, lazy
-        strings); an object it cannot encode raises ``TypeError``.
-        """
-        return jsontext.dumps(content)

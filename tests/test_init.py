@@ -13,6 +13,7 @@ import django_wsviews
 EXPECTED_ALL = {
     "BroadcastError",
     "CloseCode",
+    "ClosedBy",
     "ConnectionClosed",
     "GroupMessage",
     "HandshakeRejected",
@@ -21,6 +22,7 @@ EXPECTED_ALL = {
     "JsonWebSocketView",
     "LoginRequiredMixin",
     "PermissionRequiredMixin",
+    "RejectReason",
     "State",
     "TokenAuthMixin",
     "TooManyGroups",
@@ -42,17 +44,20 @@ SUBMODULES = [
     "django_wsviews.asgi",
     "django_wsviews.checks",
     "django_wsviews.conf",
+    "django_wsviews.contrib.prometheus",
     "django_wsviews.connection",
     "django_wsviews.db",
     "django_wsviews.exceptions",
     "django_wsviews.handshake",
     "django_wsviews.limits",
+    "django_wsviews.metrics",
     "django_wsviews.mixins",
     "django_wsviews.origins",
     "django_wsviews.request",
     "django_wsviews.responses",
     "django_wsviews.routing",
     "django_wsviews.sessions",
+    "django_wsviews.signals",
     "django_wsviews.status",
     "django_wsviews.testing",
     "django_wsviews.tokens",
@@ -99,10 +104,10 @@ def test_star_import_gives_all() -> None:
 
 def test_public_names_are_the_submodules_objects() -> None:
     """The re-exported names are the very objects of their defining modules."""
-    from django_wsviews import exceptions, routing, status, views
+    from django_wsviews import exceptions, json_views, routing, signals, status, views
 
     assert django_wsviews.WebSocketView is views.WebSocketView
-    assert django_wsviews.JsonWebSocketView is views.JsonWebSocketView
+    assert django_wsviews.JsonWebSocketView is json_views.JsonWebSocketView
     assert django_wsviews.State is views.State
     assert django_wsviews.CloseCode is status.CloseCode
     assert django_wsviews.ConnectionClosed is exceptions.ConnectionClosed
@@ -111,6 +116,8 @@ def test_public_names_are_the_submodules_objects() -> None:
     assert django_wsviews.WebSocketError is exceptions.WebSocketError
     assert django_wsviews.ws_resolve is routing.ws_resolve
     assert django_wsviews.ws_reverse is routing.ws_reverse
+    assert django_wsviews.ClosedBy is signals.ClosedBy
+    assert django_wsviews.RejectReason is signals.RejectReason
 
 
 def test_version_is_pep440() -> None:
