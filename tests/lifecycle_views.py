@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from django.urls import path
 
-from django_wsviews import GroupMessage, WebSocketView
+from django_wsviews import GroupMessage, JsonWebSocketView, WebSocketView, call_hook
 
 
 class GatedView(WebSocketView):
@@ -72,3 +72,17 @@ ws_urlpatterns = [
     path("ws/held/", HeldView.as_view()),
 ]
 urlpatterns: list[object] = []
+
+
+class OwnHelperView(JsonWebSocketView):
+    """receive_json() hands each message to a plain-def method of its own through call_hook()."""
+
+    async def receive_json(self, content: object) -> None:
+        await call_hook(self.handle_chat, content, loop_thread=threading.get_ident())
+
+    def handle_chat(self, content: object, *, loop_thread: int) -> None:
+        on_loop = threading.get_ident() == loop_thread
+        self.send_json({"echo": content, "on_loop": on_loop})  # no await: a thread
+
+
+ws_urlpatterns.append(path("ws/own-helper/", OwnHelperView.as_view()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -153,3 +154,14 @@ async def test_every_task_is_gone_after_the_connection() -> None:
         await abroadcast("gated", "x")
         assert life.tasks  # group delivery, the suspended hook, the read ahead
     await eventually(lambda: not life.tasks)
+
+
+async def test_call_hook_runs_a_plain_helper_in_a_worker_thread() -> None:
+    """A view's own plain-def method called through call_hook() runs off the loop, like a hook."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/own-helper/") as ws:
+        await ws.send('{"text": "hi"}')
+        assert json.loads(await ws.receive(T)) == {
+            "echo": {"text": "hi"},
+            "on_loop": False,
+        }
