@@ -21,17 +21,21 @@ from .groups import (
     close_user_sockets,
     send_to_user,
 )
+from .hooks import call_hook
+from .json_views import JsonWebSocketView
 from .mixins import LoginRequiredMixin, PermissionRequiredMixin, UserPassesTestMixin
 from .routing import ws_resolve, ws_reverse
+from .signals import ClosedBy, RejectReason
 from .status import CloseCode
 from .tokens import TokenAuthMixin, make_token
-from .views import JsonWebSocketView, WebSocketView
+from .views import WebSocketView
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BroadcastError",
     "CloseCode",
+    "ClosedBy",
     "ConnectionClosed",
     "GroupMessage",
     "HandshakeRejected",
@@ -40,6 +44,7 @@ __all__ = [
     "JsonWebSocketView",
     "LoginRequiredMixin",
     "PermissionRequiredMixin",
+    "RejectReason",
     "State",
     "TokenAuthMixin",
     "TooManyGroups",
@@ -50,6 +55,7 @@ __all__ = [
     "aclose_user_sockets",
     "asend_to_user",
     "broadcast",
+    "call_hook",
     "close_user_sockets",
     "make_token",
     "send_to_user",

@@ -33,7 +33,7 @@ from django.http import HttpResponseNotFound
 from django.urls import Resolver404, set_script_prefix
 from django.utils.log import log_response
 
-from . import checks, conf, groups
+from . import checks, conf, groups, metrics
 from .connection import State
 from .db import database_hygiene
 from .handshake import HandshakeHandler, Proceed
@@ -41,6 +41,7 @@ from .log import get_logger
 from .request import WebSocketRequest, get_script_prefix
 from .responses import deny, response_headers
 from .routing import get_ws_resolver
+from .signals import ClosedBy, RejectReason
 from .status import CloseCode
 from .views import WebSocketView
 
@@ -110,7 +111,13 @@ class WebSocketMiddleware:
                 view = await self._handshake(scope, receive, send)
                 if view is not None:
                     self._connections[task] = view
-                    await view.dispatch()
+                    try:
+                        await view.dispatch()
+                    finally:
+                        # After disconnect(): the one place every connection ends.
+                        await metrics.connection_closed(
+                            view, view._stats, view.close_code
+                        )
         finally:
             del self._connections[task]
 
@@ -138,6 +145,9 @@ class WebSocketMiddleware:
                 "Bad request (query string not UTF-8): %s", scope.get("path")
             )
             await deny(scope, send, 400)
+            await metrics.handshake_rejected(
+                None, scope["path"], 400, RejectReason.BAD_REQUEST
+            )
             return None
         except Resolver404:
             log_response(
@@ -153,10 +163,16 @@ class WebSocketMiddleware:
                 [(b"content-type", b"text/plain; charset=utf-8")],
                 b"Not Found\n",
             )
+            await metrics.handshake_rejected(
+                None, scope["path"], 404, RejectReason.NOT_FOUND, request
+            )
             return None
         except Exception:
             logger.exception("Error routing WebSocket %s", scope.get("path"))
             await deny(scope, send, 500)
+            await metrics.handshake_rejected(
+                None, scope["path"], 500, RejectReason.ERROR
+            )
             return None
         view_class = getattr(match.func, "view_class", None)
         if not (isinstance(view_class, type) and issubclass(view_class, WebSocketView)):
@@ -167,6 +183,9 @@ class WebSocketMiddleware:
                 request.path,
             )
             await deny(scope, send, 500)
+            await metrics.handshake_rejected(
+                None, scope["path"], 500, RejectReason.ERROR, request
+            )
             return None
         view = view_class(**match.func.view_initkwargs)  # type: ignore[attr-defined]
         view.setup(request, receive, send, *match.args, **match.kwargs)
@@ -175,7 +194,13 @@ class WebSocketMiddleware:
         response = await self.handler.handshake(request, view)
         if not isinstance(response, Proceed):
             body = b"" if response.streaming else response.content  # type: ignore[attr-defined]
-            await view.reject(response.status_code, response_headers(response), body)
+            status = response.status_code
+            reason = getattr(response, "wsviews_reject_reason", None)
+            if reason is None:
+                reason = (
+                    RejectReason.ERROR if status >= 500 else RejectReason.MIDDLEWARE
+                )
+            await view._reject(status, response_headers(response), body, reason)
             return None
         view._accept_headers = self.handler.accept_headers(response)
         return view
@@ -232,7 +257,7 @@ class WebSocketMiddleware:
         for view in list(self._connections.values()):
             if view is not None and view.state is State.OPEN:
                 try:
-                    await view.close(CloseCode.SERVICE_RESTART)
+                    await view._close(CloseCode.SERVICE_RESTART, "", ClosedBy.SERVER)
                 except Exception:  # the connection is going anyway
                     logger.debug("Error closing a WebSocket at shutdown", exc_info=True)
         tasks = set(self._connections)

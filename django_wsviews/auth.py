@@ -3,9 +3,8 @@ The user of a connection, loaded once and never by surprise.
 
 A handshake's ``request.user`` is Django's lazy user: touching it reads the
 session and the user table. These functions say when that happens:
-:func:`loaded_user` never queries, :func:`aload_user` queries at most once,
-on a pooled worker thread, and :func:`user_group_for` decides, from a view's
-``user_group``, whether a connection joins its user's group.
+:func:`loaded_user` never queries; :func:`aload_user` queries at most once,
+on a pooled worker thread.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ from typing import Any
 from django.utils.functional import LazyObject, empty
 
 from .db import run_sync
-from .groups import user_group_name
 
-__all__ = ["aload_user", "loaded_user", "user_group_for"]
+__all__ = ["aload_user", "loaded_user"]
 
 
 def loaded_user(request: Any) -> Any | None:
@@ -57,19 +55,3 @@ async def aload_user(request: Any) -> Any | None:
     if user is None and hasattr(request, "user"):
         user = await run_sync(_evaluated_user, request)
     return user
-
-
-async def user_group_for(request: Any, load: bool | None) -> str | None:
-    """
-    Return the user group a connection joins on accept, or None.
-
-    ``load`` is the view's ``user_group``: None uses the user only if already
-    loaded, True loads it (one session and one user query at most), False
-    never joins.
-    """
-    if load is False:
-        return None
-    user = await aload_user(request) if load else loaded_user(request)
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return user_group_name(user)

@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import SyncToAsync, async_to_sync
 from django.views.decorators.debug import sensitive_variables
 
+from . import metrics
 from .exceptions import ConnectionClosed, InvalidState
 from .log import get_logger
 from .responses import deny
+from .signals import ClosedBy, RejectReason
 from .status import CloseCode, check_close, close_code_for_restricted_server
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ class WebSocketConnection:
     """The ASGI state and actions of one WebSocket connection."""
 
     scope: Any
+    request: Any
 
     def _attach(
         self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -88,6 +91,8 @@ class WebSocketConnection:
         # extension and, through autobahn, refuses both.
         self._restricted_server = not (scope.get("extensions") or {})
         self._accept_headers: list[tuple[bytes, bytes]] = []
+        #: Counted inline as messages pass; see django_wsviews.metrics.
+        self._stats = metrics.ConnectionStats()
 
     # Extension points of accept() for the view --------------------------------
 
@@ -174,6 +179,7 @@ class WebSocketConnection:
         await self._send_event(message)
         if self._on_accepted is not None:
             self._on_accepted()
+        await metrics.connection_opened(self, self._stats)
 
     def reject(
         self,
@@ -195,8 +201,9 @@ class WebSocketConnection:
     async def _reject(
         self,
         status: int,
-        headers: Iterable[tuple[str | bytes, str | bytes]] | None,
-        body: bytes,
+        headers: Iterable[tuple[str | bytes, str | bytes]] | None = None,
+        body: bytes = b"",
+        reason: RejectReason | None = None,
     ) -> None:
         if self._state is State.OPEN:
             raise InvalidState("reject() called after accept(); use close() instead.")
@@ -212,6 +219,15 @@ class WebSocketConnection:
                 [(_to_bytes(k), _to_bytes(v)) for k, v in headers or ()],
                 body,
             )
+        if reason is None:
+            reason = RejectReason.ERROR if status >= 500 else RejectReason.VIEW
+        await metrics.handshake_rejected(
+            type(self),
+            self.scope["path"],
+            status,
+            reason,
+            getattr(self, "request", None),
+        )
 
     def send(self, message: str | bytes) -> Awaitable[None]:
         """
@@ -236,6 +252,7 @@ class WebSocketConnection:
             event: dict[str, Any] = {"type": "websocket.send", "text": message}
         elif isinstance(message, (bytes, bytearray, memoryview)):
             event = {"type": "websocket.send", "bytes": bytes(message)}
+            message = event["bytes"]
         else:
             raise TypeError(
                 f"send() takes str or bytes, not {type(message).__name__}; "
@@ -255,8 +272,11 @@ class WebSocketConnection:
         except Exception as exc:
             if not isinstance(exc, _client_gone_errors()):
                 raise
-            self._state = State.CLOSED
+            self._client_gone()
             raise ConnectionClosed(self._close_code) from exc
+        stats = self._stats
+        stats.messages_out += 1
+        stats.bytes_out += len(message)
         self._sends += 1
         if not self._sends % YIELD_EVERY:
             # Servers' sends rarely suspend, so a hook that sends in a loop
@@ -277,12 +297,17 @@ class WebSocketConnection:
         """
         return self._run(self._close(code, reason))
 
-    async def _close(self, code: int, reason: str) -> None:
+    async def _close(
+        self, code: int, reason: str = "", closed_by: ClosedBy = ClosedBy.VIEW
+    ) -> None:
         check_close(code, reason)
         if self._state is State.CLOSED:
             return
+        refusing = self._state is State.CONNECTING
         self._state = State.CLOSED
         self._close_code = code
+        if self._stats.closed_by is None:
+            self._stats.closed_by = closed_by
         if self._restricted_server:
             code = close_code_for_restricted_server(code)
         event: dict[str, Any] = {"type": "websocket.close", "code": int(code)}
@@ -291,6 +316,10 @@ class WebSocketConnection:
         # ConnectionClosed: the client went first; closed either way.
         with contextlib.suppress(ConnectionClosed):
             await self._send_event(event)
+        if refusing:  # before accept, a close refuses the handshake (403)
+            await metrics.handshake_rejected(
+                type(self), self.scope["path"], 403, RejectReason.VIEW, self.request
+            )
 
     def close_soon(
         self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = ""
@@ -304,10 +333,14 @@ class WebSocketConnection:
         not send or a reason over 123 bytes.
         """
         check_close(code, reason)
+        self._close_soon(code, reason, ClosedBy.VIEW)
 
+    def _close_soon(self, code: int, reason: str, closed_by: ClosedBy) -> None:
         def close() -> None:
             if self._state is not State.CLOSED:
-                self._closing = asyncio.ensure_future(self._close(code, reason))
+                self._closing = asyncio.ensure_future(
+                    self._close(code, reason, closed_by)
+                )
 
         self._loop.call_soon_threadsafe(close)
 
@@ -348,8 +381,14 @@ class WebSocketConnection:
         except Exception as exc:
             if not isinstance(exc, _client_gone_errors()):
                 raise
-            self._state = State.CLOSED
+            self._client_gone()
             raise ConnectionClosed(self._close_code) from exc
+
+    def _client_gone(self) -> None:
+        """Mark the connection closed by the client, found gone while sending."""
+        self._state = State.CLOSED
+        if self._stats.closed_by is None:
+            self._stats.closed_by = ClosedBy.CLIENT
 
 
 def _client_gone_errors() -> tuple[type[BaseException], ...]:

@@ -35,7 +35,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from . import jsontext
+from . import jsontext, metrics
 from .backends.memory import MemoryBackend
 from .envelope import GroupMessage, encode_close, encode_message
 from .exceptions import BroadcastError
@@ -124,6 +124,7 @@ async def _publish(group: str, payload: bytes) -> None:
     try:
         await hub.publish(group, payload)
     except BroadcastError as exc:
+        metrics.broadcast_error()
         logger.error("Broadcast to group %r failed: %s", group, exc)
         raise
 

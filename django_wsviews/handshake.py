@@ -29,9 +29,16 @@ import functools
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.core.exceptions import (
+    DisallowedHost,
+    ImproperlyConfigured,
+    MiddlewareNotUsed,
+)
 from django.core.handlers.base import BaseHandler
-from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.exception import (
+    convert_exception_to_response,
+    response_for_exception,
+)
 from django.http import HttpResponse, HttpResponseBase, HttpResponseForbidden
 from django.urls import ResolverMatch, set_urlconf
 from django.utils.log import log_response
@@ -42,6 +49,7 @@ from .db import run_sync
 from .log import get_logger
 from .origins import origin_allowed
 from .responses import response_headers
+from .signals import RejectReason
 
 if TYPE_CHECKING:
     from .request import WebSocketRequest
@@ -176,6 +184,13 @@ class HandshakeHandler(BaseHandler):
             _serving.reset(token)
 
     def _run_chain(self, request: WebSocketRequest) -> HttpResponseBase:
+        try:
+            # Before the middleware, which would turn it into an anonymous 400.
+            request.get_host()
+        except DisallowedHost as exc:  # 400, logged, as for any request
+            response = response_for_exception(request, exc)
+            response.wsviews_reject_reason = RejectReason.HOST  # type: ignore[attr-defined]
+            return response
         if self._middleware:
             set_urlconf(conf.settings.ROOT_URLCONF)
         response = cast(HttpResponseBase, self._middleware_chain(request))
@@ -191,9 +206,9 @@ class HandshakeHandler(BaseHandler):
 
     def _get_response(self, request: WebSocketRequest) -> HttpResponseBase:
         view = _serving.get()
-        request.get_host()  # DisallowedHost -> 400, as for any request.
         if not origin_permitted(view):
             response = HttpResponseForbidden("Origin not allowed.\n")
+            response.wsviews_reject_reason = RejectReason.ORIGIN  # type: ignore[attr-defined]
             log_response(
                 "Forbidden (WebSocket origin %r not allowed): %s. Allow it in "
                 "WSVIEWS_ALLOWED_ORIGINS or CSRF_TRUSTED_ORIGINS, or in the "

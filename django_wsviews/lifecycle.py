@@ -42,11 +42,11 @@ from collections.abc import Awaitable, Generator
 from typing import TYPE_CHECKING, Any
 
 from . import sessions
-from .auth import aload_user, user_group_for
+from .auth import aload_user, loaded_user
 from .connection import State
 from .db import connection_thread, run_in_thread
 from .exceptions import ConnectionClosed, TooManyGroups
-from .groups import validate_group_name
+from .groups import user_group_name, validate_group_name
 from .hooks import HookGate, call_guarded, is_async, report_exception
 from .limits import (
     TokenBucket,
@@ -56,6 +56,7 @@ from .limits import (
 )
 from .log import get_logger
 from .membership import Membership
+from .signals import ClosedBy, RejectReason
 from .status import CloseCode
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ class Lifecycle:
         """
         try:
             if not await self._take_user_slot():
-                await self.view.reject(429)
+                await self.view._reject(429, reason=RejectReason.TOO_MANY_CONNECTIONS)
                 return False
             if self.view.session_recheck_interval is not None:
                 await self._session.baseline()
@@ -252,9 +253,9 @@ class Lifecycle:
         else:
             await self.gate.run(view, view.receive_group, message)
 
-    def close_soon(self, code: int, reason: str) -> None:
+    def close_soon(self, code: int, reason: str, closed_by: ClosedBy) -> None:
         """Close the connection without waiting (for the group queue's overflow)."""
-        self.view.close_soon(code, reason)
+        self.view._close_soon(code, reason, closed_by)
 
     async def _join_initial_groups(self) -> None:
         """
@@ -273,7 +274,7 @@ class Lifecycle:
                 f"{names!r}; return a list of names, e.g. [{names!r}]."
             )
         joining = [validate_group_name(name) for name in names]
-        user_group = await user_group_for(view.request, view.user_group)
+        user_group = await _user_group_for(view.request, view.user_group)
         if user_group is not None:
             joining.append(user_group)
         if not joining:
@@ -328,6 +329,7 @@ class Lifecycle:
         if recheck:
             self.spawn(self._session.watch(recheck))
         checked = bucket is not None or recheck_every_message
+        stats = view._stats
         while view._state is State.OPEN:
             if self._pending:
                 message = self._pending.popleft()
@@ -340,6 +342,7 @@ class Lifecycle:
                 if message["type"] == "websocket.disconnect":
                     if view._state is State.OPEN:
                         view._close_code = message.get("code", CloseCode.NO_STATUS_RCVD)
+                        stats.closed_by = ClosedBy.CLIENT
                     view._state = State.CLOSED
                 continue
             data = message.get("text")
@@ -347,6 +350,8 @@ class Lifecycle:
                 data = message.get("bytes")
                 if data is None:
                     data = ""  # a server that sends neither key: an empty frame
+            stats.messages_in += 1
+            stats.bytes_in += len(data)
             if view._track_activity:
                 view._last_activity = loop_time()
             # Only a message over a quarter of the limit can be over it (text
@@ -357,7 +362,9 @@ class Lifecycle:
                 logger.warning(
                     "Message over %d bytes on WebSocket %s; closing.", size_limit, path
                 )
-                await view.close(CloseCode.MESSAGE_TOO_BIG, "Message too big.")
+                await view._close(
+                    CloseCode.MESSAGE_TOO_BIG, "Message too big.", ClosedBy.SERVER
+                )
                 continue
             if checked:
                 if bucket is not None and not bucket.take(loop_time()):
@@ -453,6 +460,22 @@ class Lifecycle:
                 logger.info(
                     "Closing WebSocket %s, idle for %.1f s.", self.label, idle_for
                 )
-                view.close_soon(CloseCode.GOING_AWAY, "Idle.")
+                view._close_soon(CloseCode.GOING_AWAY, "Idle.", ClosedBy.SERVER)
 
         self._idle_timer = loop.call_at(view._last_activity + timeout, check)
+
+
+async def _user_group_for(request: Any, load: bool | None) -> str | None:
+    """
+    Return the user group a connection joins on accept, or None.
+
+    ``load`` is the view's ``user_group``: None uses the user only if already
+    loaded, True loads it (one session and one user query at most), False
+    never joins.
+    """
+    if load is False:
+        return None
+    user = await aload_user(request) if load else loaded_user(request)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user_group_name(user)

@@ -33,11 +33,12 @@ import logging
 from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
-from . import conf
+from . import conf, metrics
 from .envelope import GroupMessage
 from .exceptions import TooManyGroups
 from .hub import Hub, get_hub
 from .log import get_logger
+from .signals import ClosedBy
 from .status import CloseCode
 
 __all__ = ["GroupTarget", "Membership"]
@@ -65,7 +66,7 @@ class GroupTarget(Protocol):
         """Run the view's receive_group() on ``message``."""
         ...
 
-    def close_soon(self, code: int, reason: str) -> None:
+    def close_soon(self, code: int, reason: str, closed_by: ClosedBy) -> None:
         """Close the connection without waiting."""
         ...
 
@@ -167,7 +168,7 @@ class Membership:
                 self._target.label,
                 code,
             )
-            self._shut_down(code, reason)
+            self._shut_down(code, reason, ClosedBy.VIEW)
 
     def _overflow(self, message: GroupMessage) -> None:
         # Who is slow: the view (a hook is running, so deliveries wait) or
@@ -186,12 +187,16 @@ class Membership:
                 self._queue.qsize(),
                 culprit,
             )
-            self._shut_down(CloseCode.TRY_AGAIN_LATER, "Too slow to keep up.")
+            metrics.group_message_dropped()
+            self._shut_down(
+                CloseCode.TRY_AGAIN_LATER, "Too slow to keep up.", ClosedBy.SERVER
+            )
             return
         if self._policy == "drop_oldest":
             self._queue.get_nowait()
             self._queue.put_nowait(message)
         self._dropped += 1
+        metrics.group_message_dropped()
         logger.log(
             logging.WARNING if self._dropped == 1 else logging.DEBUG,
             "Dropping a group message for WebSocket %s (%s): %d group messages "
@@ -202,12 +207,12 @@ class Membership:
             culprit,
         )
 
-    def _shut_down(self, code: int, reason: str) -> None:
+    def _shut_down(self, code: int, reason: str, closed_by: ClosedBy) -> None:
         self._shut = True
         if self._task is not None:
             self._task.cancel()  # it may be stuck sending to this very client
             self._task = None
-        self._target.close_soon(code, reason)
+        self._target.close_soon(code, reason, closed_by)
 
     async def _drain(self) -> None:
         queue = self._queue
@@ -215,3 +220,4 @@ class Membership:
         while not target.is_closed():
             message = await queue.get()
             await target.deliver_group(message)
+            metrics.group_message_delivered()

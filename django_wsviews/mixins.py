@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .db import run_sync
 from .hooks import report_exception
+from .signals import RejectReason
 from .status import CloseCode
 from .views import WebSocketView
 
@@ -98,7 +99,7 @@ class AccessMixin(_Base):
             code = CloseCode.FORBIDDEN if authenticated else CloseCode.UNAUTHORIZED
             await self.close(code, self.get_permission_denied_message())
         else:
-            await self.reject(403)
+            await self._reject(403, reason=RejectReason.PERMISSION)
 
 
 class LoginRequiredMixin(AccessMixin):

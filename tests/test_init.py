@@ -33,6 +33,7 @@ EXPECTED_ALL = {
     "aclose_user_sockets",
     "asend_to_user",
     "broadcast",
+    "call_hook",
     "close_user_sockets",
     "make_token",
     "send_to_user",
