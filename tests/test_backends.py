@@ -1,4 +1,4 @@
-"""Backend loading from WSVIEWS_BACKEND, and the helpers shared by backends."""
+"""Backend loading from WSVIEWS_BACKEND, and what the backends share (``backends.base``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_wsviews.backends import (
     Backoff,
+    ListeningBackend,
     StateSignal,
     get_backend_config,
     number_option,
@@ -109,3 +110,75 @@ def test_number_option_checked(value: object) -> None:
 def test_number_option_default() -> None:
     """A missing timing option takes its default."""
     assert number_option({}, "X", 2) == 2.0
+
+
+class StuckBackend(ListeningBackend[str]):
+    """
+    A listening backend over no server: its connection, once open, holds the
+    listener in a call that ignores cancellation until ``unstick`` is set, as
+    a driver waiting on a server that stopped answering may.
+    """
+
+    def __init__(self) -> None:
+        super().__init__({}, lambda payload: None)
+        self.stuck = asyncio.Event()
+        self.unstick = asyncio.Event()
+        self.released = False
+
+    def _channel(self, group: str) -> str:
+        return group
+
+    def _where(self) -> str:
+        return "the fake server"
+
+    async def _open(self) -> Any:
+        return object()
+
+    async def _resubscribe(self, connection: Any) -> None:
+        self._active |= self._channels
+
+    async def _receive(self, connection: Any) -> None:
+        self.stuck.set()
+        while not self.unstick.is_set():
+            try:
+                await self.unstick.wait()
+            except asyncio.CancelledError:
+                continue  # what a driver cleaning up after a cancel may do
+
+    async def _close_connection(self, connection: Any) -> None:
+        pass
+
+    async def _request_subscribe(self, channels: set[str]) -> None:
+        self._active |= channels
+        self._signal.notify()
+
+    async def _request_unsubscribe(self, channels: set[str]) -> None:
+        self._active -= channels
+
+    async def _release(self) -> None:
+        self.released = True
+
+    async def publish(self, group: str, payload: bytes) -> None:
+        raise self._unreachable(group, OSError("no server"))
+
+
+async def test_close_gives_up_on_a_stuck_listener(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """close() waits close_timeout for the listener, warns, releases the rest and returns."""
+    tasks = asyncio.all_tasks()
+    backend = StuckBackend()
+    backend.close_timeout = 0.05
+    await backend.subscribe(["g"])
+    await asyncio.wait_for(backend.stuck.wait(), 5)
+    await asyncio.wait_for(backend.close(), 5)
+    assert "The listening connection to the fake server did not end within" in (
+        caplog.text
+    )
+    assert backend.released
+    await asyncio.wait_for(backend.close(), 5)  # again: nothing more to wait for
+    backend.unstick.set()  # the listener left behind ends
+    left = asyncio.all_tasks() - tasks
+    assert len(left) == 1
+    await asyncio.wait(left, timeout=5)
+    assert all(task.done() for task in left)

@@ -1,4 +1,8 @@
-"""The in-memory backend: every event loop of the process, no server."""
+"""
+The in-memory backend's own behaviour: every event loop of the process, no server.
+
+What every backend promises is pinned in ``test_backend_contract.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,16 @@ import threading
 from django_wsviews.backends.memory import MemoryBackend, _subscribers
 
 
-async def test_publish_reaches_subscribers_only() -> None:
-    """A subscriber of the group gets the payload; others and unsubscribed ones do not."""
-    got: list[tuple[str, bytes]] = []
-    one = MemoryBackend({}, lambda p: got.append(("one", p)))
-    two = MemoryBackend({}, lambda p: got.append(("two", p)))
-    await one.subscribe(["a", "b"])
-    await two.subscribe(["b"])
-    await one.publish("a", b"1")
-    await one.publish("b", b"2")
-    await two.unsubscribe(["b"])
-    await two.publish("b", b"3")
-    await one.publish("nobody", b"4")
-    assert [p for who, p in got if who == "one"] == [b"1", b"2", b"3"]
-    assert [p for who, p in got if who == "two"] == [b"2"]
-    await one.close()
-    await two.close()
+async def test_close_forgets_the_subscriptions() -> None:
+    """close() takes the backend out of the process's registry; empty groups go."""
+    backend = MemoryBackend({}, lambda p: None)
+    other = MemoryBackend({}, lambda p: None)
+    await backend.subscribe(["a", "b"])
+    await other.subscribe(["b"])
+    await backend.close()
     assert "a" not in _subscribers
+    assert _subscribers["b"] == {other}
+    await other.close()
     assert "b" not in _subscribers
 
 

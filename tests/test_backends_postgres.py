@@ -1,5 +1,9 @@
 """
-The PostgreSQL backend, against a real server.
+The PostgreSQL backend's own behaviour, against a real server.
+
+What every backend promises is pinned in ``test_backend_contract.py``; here
+are the splitting of large messages, foreign NOTIFYs, terminated sessions,
+the options and the database settings, and views.
 
 The server is the test settings' ``wsviews_postgres`` alias (127.0.0.1:5432,
 database ``test``; ``WSVIEWS_TEST_POSTGRES_*`` point elsewhere). Without it
@@ -133,17 +137,6 @@ async def terminate(application_name: str) -> int:
 # The backend on its own ----------------------------------------------------------
 
 
-async def test_publish_reaches_other_process(backends: Any) -> None:
-    """A payload NOTIFYed by one backend reaches another LISTENing, byte for byte."""
-    inbox = Inbox()
-    sender, receiver = backends(), backends(inbox)
-    await receiver.subscribe(["g"])
-    for payload in (b"one", b"\x00\xff binary \n", b""):
-        await sender.publish("g", payload)
-    await sender.publish("other", b"not listened to")
-    assert await inbox.wait_for(3) == [b"one", b"\x00\xff binary \n", b""]
-
-
 async def test_payloads_over_the_notify_limit(backends: Any) -> None:
     """Messages far over NOTIFY's 8000 bytes arrive whole, in order, even from two senders at once."""
     inbox = Inbox()
@@ -158,18 +151,6 @@ async def test_payloads_over_the_notify_limit(backends: Any) -> None:
     received = await inbox.wait_for(3)
     assert sorted(received[:2]) == sorted(large[:2])
     assert received[2] == large[2]
-
-
-async def test_unsubscribe_stops_delivery(backends: Any) -> None:
-    """After unsubscribe, the channel is UNLISTENed."""
-    inbox = Inbox()
-    sender, receiver = backends(), backends(inbox)
-    await receiver.subscribe(["a", "b"])
-    await receiver.unsubscribe(["a"])
-    await receiver.subscribe(["c"])  # waits for the LISTEN/UNLISTEN round to apply
-    await sender.publish("a", b"gone")
-    await sender.publish("b", b"still")
-    assert await inbox.wait_for(1) == [b"still"]
 
 
 async def test_foreign_notify_dropped(
@@ -212,23 +193,6 @@ async def test_listener_terminated_reconnects(
         await back.wait()
     await sender.publish("g", b"after")  # a fresh NOTIFY connection, sent once
     assert await inbox.wait_for(2) == [b"before", b"after"]
-
-
-async def test_unreachable_server(
-    options: dict[str, Any], caplog: pytest.LogCaptureFixture
-) -> None:
-    """With PostgreSQL unreachable, subscribe returns and publish raises BroadcastError."""
-    dead = {
-        **options,
-        "CONNECTION_KWARGS": {"port": spare_port(), "connect_timeout": 2},
-    }
-    backend = PostgresBackend(dead, Inbox())
-    with caplog.at_level(logging.WARNING, "django_wsviews.backends.postgres"):
-        await backend.subscribe(["g"])
-        with pytest.raises(BroadcastError, match=r"PostgreSQL at .* is unreachable"):
-            await backend.publish("g", b"x")
-    assert "No LISTEN connection to PostgreSQL" in caplog.text
-    await backend.close()
 
 
 def test_missing_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,8 @@
 """
-The Redis backend, against real servers.
+The Redis backend's own behaviour, against real servers.
+
+What every backend promises is pinned in ``test_backend_contract.py``; here
+are Redis' options, TLS, Sentinel, command counts and restarts through views.
 
 The shared server is ``WSVIEWS_TEST_REDIS_URL`` (``redis://127.0.0.1:6379/0``
 by default); tests that kill a server or count its commands start a
@@ -16,7 +19,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -88,79 +91,7 @@ def use_redis(settings: Any, url: str, prefix: str, **options: Any) -> None:
     }
 
 
-class Inbox:
-    """An on_message callback that collects payloads and wakes a waiter."""
-
-    def __init__(self) -> None:
-        self.payloads: list[bytes] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, payload: bytes) -> None:
-        self.payloads.append(payload)
-        self.changed.set()
-
-    async def wait_for(self, count: int) -> list[bytes]:
-        """Wait until ``count`` payloads have arrived; return them."""
-
-        async def until() -> None:
-            while len(self.payloads) < count:
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(until(), T)
-        return self.payloads
-
-
-@pytest.fixture
-async def backends(shared_redis: str, prefix: str) -> AsyncIterator[Any]:
-    """Return a factory of RedisBackend instances (one per simulated process), closed after."""
-    made: list[RedisBackend] = []
-
-    def make(inbox: Inbox | None = None, **options: Any) -> RedisBackend:
-        backend = RedisBackend(
-            {"URL": shared_redis, "PREFIX": prefix, **options}, inbox or Inbox()
-        )
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        await backend.close()
-
-
 # The backend on its own ------------------------------------------------------------
-
-
-async def test_publish_reaches_other_process(backends: Any) -> None:
-    """A payload published by one backend reaches another subscribed to the group, unchanged."""
-    inbox = Inbox()
-    sender, receiver = backends(), backends(inbox)
-    await receiver.subscribe(["g"])
-    for payload in (b"one", b"\x00\xff binary \n", b""):
-        await sender.publish("g", payload)
-    await sender.publish("other", b"not subscribed")
-    assert await inbox.wait_for(3) == [b"one", b"\x00\xff binary \n", b""]
-
-
-async def test_unsubscribe_stops_delivery(
-    backends: Any, shared_redis: str, prefix: str
-) -> None:
-    """After unsubscribe, the process no longer listens on the channel."""
-    import redis
-
-    inbox = Inbox()
-    receiver = backends(inbox)
-    await receiver.subscribe(["g"])
-    channel = f"{prefix}:g"
-    watcher = redis.Redis.from_url(shared_redis)
-    assert watcher.pubsub_numsub(channel) == [(channel.encode(), 1)]
-    await receiver.unsubscribe(["g"])
-
-    def unsubscribed() -> bool:
-        return bool(watcher.pubsub_numsub(channel) == [(channel.encode(), 0)])
-
-    await eventually(unsubscribed)
-    watcher.close()
 
 
 def test_missing_redis_package(monkeypatch: pytest.MonkeyPatch) -> None:

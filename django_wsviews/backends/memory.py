@@ -22,7 +22,7 @@ import threading
 from collections.abc import Collection
 
 from ..log import get_logger
-from . import BaseBackend
+from .base import BaseBackend
 
 __all__ = ["MemoryBackend"]
 

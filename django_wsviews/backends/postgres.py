@@ -47,14 +47,13 @@ import collections
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..exceptions import BroadcastError
 from ..log import get_logger
-from . import Backoff, BaseBackend, StateSignal, number_option
+from .base import ListeningBackend, MessageCallback
 
 __all__ = ["PostgresBackend"]
 
@@ -116,23 +115,19 @@ def connection_params(options: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
-class PostgresBackend(BaseBackend):
+class PostgresBackend(ListeningBackend[str]):
     """Publish with NOTIFY and subscribe with LISTEN."""
 
-    option_names = frozenset(
-        {
-            "DATABASE",
-            "CONNECTION_KWARGS",
-            "PREFIX",
-            "HEALTH_CHECK_INTERVAL",
-            "RECONNECT_MAX_DELAY",
-            "SUBSCRIBE_TIMEOUT",
-        }
-    )
+    option_names = ListeningBackend.option_names | {
+        "DATABASE",
+        "CONNECTION_KWARGS",
+        "PREFIX",
+    }
+    listener_name = "LISTEN"
+    resubscribed_text = "listening to %d groups again"
+    _log = logger
 
-    def __init__(
-        self, options: Mapping[str, Any], on_message: Callable[[bytes], None]
-    ) -> None:
+    def __init__(self, options: Mapping[str, Any], on_message: MessageCallback) -> None:
         super().__init__(options, on_message)
         self._psycopg = _import_psycopg()
         self._params = connection_params(options)
@@ -143,19 +138,8 @@ class PostgresBackend(BaseBackend):
                 "lower-case letters, digits and underscores, starting with a letter."
             )
         self._prefix = prefix
-        self._health = number_option(options, "HEALTH_CHECK_INTERVAL", 15)
-        self._backoff = Backoff(
-            maximum=number_option(options, "RECONNECT_MAX_DELAY", 10)
-        )
-        self._subscribe_timeout = number_option(options, "SUBSCRIBE_TIMEOUT", 5)
-        self._channels: set[str] = set()  # wanted
-        self._listening: set[str] = set()  # LISTEN in place on the live connection
         self._dirty: set[str] = set()  # wanted or unwanted since the last _apply()
-        self._connected = False
-        self._tried = False
         self._changed = asyncio.Event()
-        self._signal = StateSignal()
-        self._listener: asyncio.Task[None] | None = None
         self._publisher: Any = None
         self._publish_lock = asyncio.Lock()
         self._partial: collections.OrderedDict[str, list[str]] = (
@@ -171,47 +155,7 @@ class PostgresBackend(BaseBackend):
         digest = hashlib.blake2b(group.encode(), digest_size=16).hexdigest()
         return f"{self._prefix}_{digest}"
 
-    # The interface --------------------------------------------------------------
-
-    async def connect(self) -> None:
-        """Start the LISTEN connection; wait for the first attempt, but never raise for it."""
-        if self._listener is None:
-            self._listener = asyncio.ensure_future(self._listen())
-        await self._signal.wait_until(lambda: self._tried, self._subscribe_timeout)
-
-    async def close(self) -> None:
-        """Stop listening and close both connections."""
-        if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.wait({self._listener})
-            self._listener = None
-        await self._drop_publisher()
-
-    async def subscribe(self, groups: Collection[str]) -> None:
-        """LISTEN to the groups' channels; return once in place, or PostgreSQL is down."""
-        channels = {self._channel(group) for group in groups}
-        self._channels |= channels
-        self._dirty |= channels
-        self._changed.set()
-        if self._listener is None:
-            await self.connect()
-        in_place = await self._signal.wait_until(
-            lambda: channels <= self._listening or not self._connected,
-            self._subscribe_timeout,
-        )
-        if not in_place:
-            logger.warning(
-                "LISTEN on %s took over %s s; messages may be missed until it is in place.",
-                self._where(),
-                self._subscribe_timeout,
-            )
-
-    async def unsubscribe(self, groups: Collection[str]) -> None:
-        """UNLISTEN the groups' channels, soon."""
-        channels = {self._channel(group) for group in groups}
-        self._channels -= channels
-        self._dirty |= channels
-        self._changed.set()
+    # The NOTIFY connection ----------------------------------------------------------
 
     async def publish(self, group: str, payload: bytes) -> None:
         """
@@ -240,14 +184,8 @@ class PostgresBackend(BaseBackend):
                     async with connection.transaction(), connection.cursor() as cursor:
                         await cursor.executemany("SELECT pg_notify(%s, %s)", notices)
             except (self._psycopg.Error, OSError) as exc:
-                await self._drop_publisher()
-                raise BroadcastError(
-                    f"Could not broadcast to group {group!r}: {self._where()} is "
-                    f"unreachable ({exc}). Open connections stay up; the backend "
-                    "reconnects on its own."
-                ) from exc
-
-    # The NOTIFY connection ----------------------------------------------------------
+                await self._release()
+                raise self._unreachable(group, exc) from exc
 
     async def _publishing_connection(self) -> Any:
         """
@@ -266,7 +204,7 @@ class PostgresBackend(BaseBackend):
                 connection.pgconn.consume_input()
                 connection.pgconn.consume_input()
             except self._psycopg.OperationalError:
-                await self._drop_publisher()
+                await self._release()
                 connection = None
         if connection is None or connection.closed:
             connection = self._publisher = await self._psycopg.AsyncConnection.connect(
@@ -274,56 +212,35 @@ class PostgresBackend(BaseBackend):
             )
         return connection
 
-    async def _drop_publisher(self) -> None:
+    async def _release(self) -> None:
         connection, self._publisher = self._publisher, None
         if connection is not None:
-            await _quietly(connection.close())
+            await self._quietly(connection.close())
 
     # The LISTEN connection ----------------------------------------------------------
 
-    async def _listen(self) -> None:
-        lost = False
-        while True:
-            delay = 0.0
-            connection: Any = None
-            try:
-                connection = await self._psycopg.AsyncConnection.connect(
-                    **self._params, autocommit=True
-                )
-                self._connected = True
-                self._backoff.reset()
-                await self._serve(connection, lost)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                delay = self._backoff.next()
-                log = logger.debug if lost else logger.warning
-                log(
-                    "No LISTEN connection to %s (%s); retrying in %.1f s.",
-                    self._where(),
-                    str(exc).strip(),
-                    delay,
-                )
-                lost = True
-            finally:
-                self._connected = False
-                self._listening = set()
-                self._partial.clear()
-                self._tried = True
-                self._signal.notify()
-                if connection is not None:
-                    await _quietly(connection.close())
-            await asyncio.sleep(delay)
+    async def _open(self) -> Any:
+        return await self._psycopg.AsyncConnection.connect(
+            **self._params, autocommit=True
+        )
 
-    async def _serve(self, connection: Any, reconnected: bool) -> None:
+    async def _resubscribe(self, connection: Any) -> None:
         self._dirty |= self._channels  # a new connection listens to nothing
         await self._apply(connection)
-        if reconnected:
-            logger.warning(
-                "Reconnected to %s; listening to %d groups again.",
-                self._where(),
-                len(self._listening),
-            )
+
+    async def _close_connection(self, connection: Any) -> None:
+        self._partial.clear()
+        await connection.close()
+
+    async def _request_subscribe(self, channels: set[str]) -> None:
+        self._dirty |= channels
+        self._changed.set()
+
+    async def _request_unsubscribe(self, channels: set[str]) -> None:
+        self._dirty |= channels
+        self._changed.set()
+
+    async def _receive(self, connection: Any) -> None:
         while True:
             reader = asyncio.ensure_future(self._read(connection))
             changed = asyncio.ensure_future(self._changed.wait())
@@ -359,12 +276,12 @@ class PostgresBackend(BaseBackend):
             listen = sorted(
                 channel
                 for channel in dirty
-                if channel in self._channels and channel not in self._listening
+                if channel in self._channels and channel not in self._active
             )
             unlisten = sorted(
                 channel
                 for channel in dirty
-                if channel not in self._channels and channel in self._listening
+                if channel not in self._channels and channel in self._active
             )
             statements = [
                 sql.SQL("LISTEN {}").format(sql.Identifier(channel))
@@ -375,9 +292,8 @@ class PostgresBackend(BaseBackend):
             ]
             if statements:
                 await connection.execute(sql.SQL("; ").join(statements))
-            self._listening.update(listen)
-            self._listening.difference_update(unlisten)
-            self._tried = True
+            self._active.update(listen)
+            self._active.difference_update(unlisten)
             self._signal.notify()
             if not self._changed.is_set():
                 return
@@ -425,10 +341,3 @@ class PostgresBackend(BaseBackend):
             self.on_message(payload)
         except Exception:
             logger.exception("Error handing a group message to the hub")
-
-
-async def _quietly(awaitable: Any) -> None:
-    try:
-        await awaitable
-    except Exception:
-        logger.debug("Error closing a PostgreSQL connection", exc_info=True)

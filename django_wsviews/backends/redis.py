@@ -43,22 +43,18 @@ Redis is back, broadcasts go through.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..exceptions import BroadcastError
 from ..log import get_logger
-from . import Backoff, BaseBackend, StateSignal, number_option
+from .base import ListeningBackend, MessageCallback
 
 __all__ = ["RedisBackend"]
 
 logger = get_logger("django_wsviews.backends.redis")
-
-#: Seconds close() waits for the listener to stop.
-CLOSE_TIMEOUT = 5.0
 
 
 def _import_redis() -> Any:
@@ -75,45 +71,31 @@ def _import_redis() -> Any:
     return redis
 
 
-class RedisBackend(BaseBackend):
+class RedisBackend(ListeningBackend[bytes]):
     """Publish and subscribe through Redis."""
 
-    option_names = frozenset(
-        {
-            "URL",
-            "SENTINELS",
-            "SERVICE_NAME",
-            "SENTINEL_KWARGS",
-            "CONNECTION_KWARGS",
-            "PREFIX",
-            "HEALTH_CHECK_INTERVAL",
-            "RECONNECT_MAX_DELAY",
-            "SUBSCRIBE_TIMEOUT",
-        }
-    )
+    option_names = ListeningBackend.option_names | {
+        "URL",
+        "SENTINELS",
+        "SERVICE_NAME",
+        "SENTINEL_KWARGS",
+        "CONNECTION_KWARGS",
+        "PREFIX",
+    }
+    listener_name = "pub/sub"
+    resubscribed_text = "re-subscribed %d groups"
+    _log = logger
 
-    def __init__(
-        self, options: Mapping[str, Any], on_message: Callable[[bytes], None]
-    ) -> None:
+    def __init__(self, options: Mapping[str, Any], on_message: MessageCallback) -> None:
         super().__init__(options, on_message)
         self._redis = _import_redis()
         self._prefix = str(options.get("PREFIX", "wsviews")) + ":"
-        self._health = number_option(options, "HEALTH_CHECK_INTERVAL", 15)
-        self._backoff = Backoff(
-            maximum=number_option(options, "RECONNECT_MAX_DELAY", 10)
-        )
-        self._subscribe_timeout = number_option(options, "SUBSCRIBE_TIMEOUT", 5)
         self._sentinel: Any = None
         # Publishing sends a PUBLISH at most once, and checks its connections
         # itself: see _drop_closed_connections().
         self._publisher = self._client()
         self._subscriber = self._client()
-        self._channels: set[bytes] = set()  # wanted
-        self._confirmed: set[bytes] = set()
-        self._pubsub: Any = None
-        self._tried = False  # a connection attempt has finished, for better or worse
-        self._signal = StateSignal()
-        self._listener: asyncio.Task[None] | None = None
+        self._pubsub: Any = None  # the live pub/sub connection
 
     def _client(self) -> Any:
         redis = self._redis
@@ -159,65 +141,7 @@ class RedisBackend(BaseBackend):
     def _channel(self, group: str) -> bytes:
         return (self._prefix + group).encode()
 
-    # The interface --------------------------------------------------------------
-
-    async def connect(self) -> None:
-        """Start the pub/sub connection; wait for the first attempt, but never raise for it."""
-        if self._listener is None:
-            self._listener = asyncio.ensure_future(self._listen())
-        await self._signal.wait_until(lambda: self._tried, self._subscribe_timeout)
-
-    async def close(self) -> None:
-        """Stop listening and close every connection."""
-        if self._listener is not None:
-            self._listener.cancel()
-            _, pending = await asyncio.wait({self._listener}, timeout=CLOSE_TIMEOUT)
-            if pending:
-                logger.warning(
-                    "The Redis listener did not stop within %s s.", CLOSE_TIMEOUT
-                )
-            self._listener = None
-        await self._publisher.aclose()
-        await self._subscriber.aclose()
-        if self._sentinel is not None:
-            for client in self._sentinel.sentinels:
-                await client.aclose()
-
-    async def subscribe(self, groups: Collection[str]) -> None:
-        """SUBSCRIBE the groups' channels; return once Redis confirms, or it is down."""
-        channels = {self._channel(group) for group in groups}
-        self._channels |= channels
-        if self._listener is None:
-            await self.connect()
-        pubsub = self._pubsub
-        if pubsub is not None:
-            try:
-                await pubsub.subscribe(*channels)
-            except Exception as exc:  # the listener reconnects and re-subscribes
-                logger.debug("SUBSCRIBE failed (%s); the listener will retry.", exc)
-        confirmed = await self._signal.wait_until(
-            lambda: channels <= self._confirmed or self._pubsub is None,
-            self._subscribe_timeout,
-        )
-        if not confirmed:
-            logger.warning(
-                "%s did not confirm a subscription within %s s; messages may be missed "
-                "until it does.",
-                self._where(),
-                self._subscribe_timeout,
-            )
-
-    async def unsubscribe(self, groups: Collection[str]) -> None:
-        """UNSUBSCRIBE the groups' channels."""
-        channels = {self._channel(group) for group in groups}
-        self._channels -= channels
-        self._confirmed -= channels
-        pubsub = self._pubsub
-        if pubsub is not None:
-            try:
-                await pubsub.unsubscribe(*channels)
-            except Exception as exc:
-                logger.debug("UNSUBSCRIBE failed (%s); the listener will resync.", exc)
+    # Publishing -----------------------------------------------------------------------
 
     async def publish(self, group: str, payload: bytes) -> None:
         """
@@ -233,13 +157,7 @@ class RedisBackend(BaseBackend):
             await self._drop_closed_connections()
             await self._publisher.publish(self._channel(group), payload)
         except (self._redis.RedisError, OSError) as exc:
-            raise BroadcastError(
-                f"Could not broadcast to group {group!r}: {self._where()} is "
-                f"unreachable ({exc}). Open connections stay up; the backend "
-                "reconnects on its own."
-            ) from exc
-
-    # The publishing connections ---------------------------------------------------
+            raise self._unreachable(group, exc) from exc
 
     async def _drop_closed_connections(self) -> None:
         """
@@ -272,58 +190,58 @@ class RedisBackend(BaseBackend):
             # so no other broadcast can take it from the pool half-closed.
             await connection.disconnect(nowait=True)
 
+    async def _release(self) -> None:
+        await self._publisher.aclose()
+        await self._subscriber.aclose()
+        if self._sentinel is not None:
+            for client in self._sentinel.sentinels:
+                await client.aclose()
+
     # The pub/sub connection -------------------------------------------------------
 
-    async def _listen(self) -> None:
-        lost = False
-        while True:
-            delay = 0.0
-            pubsub = self._subscriber.pubsub()
-            try:
-                await pubsub.connect()
-                self._pubsub = pubsub
-                channels = list(self._channels)
-                if channels:
-                    await pubsub.subscribe(*channels)
-                self._backoff.reset()
-                if lost:
-                    logger.warning(
-                        "Reconnected to %s; re-subscribed %d groups.",
-                        self._where(),
-                        len(channels),
-                    )
-                lost = False
-                await self._read(pubsub)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                delay = self._backoff.next()
-                log = logger.debug if lost else logger.warning
-                log(
-                    "No pub/sub connection to %s (%s); retrying in %.1f s.",
-                    self._where(),
-                    exc,
-                    delay,
-                )
-                lost = True
-            finally:
-                self._pubsub = None
-                self._confirmed.clear()
-                self._tried = True
-                self._signal.notify()
-                await _quietly(pubsub.aclose())
-            await asyncio.sleep(delay)
+    async def _open(self) -> Any:
+        pubsub = self._subscriber.pubsub()
+        try:
+            await pubsub.connect()
+        except BaseException:
+            await self._quietly(pubsub.aclose())
+            raise
+        self._pubsub = pubsub
+        return pubsub
 
-    async def _read(self, pubsub: Any) -> None:
-        self._tried = True
-        self._signal.notify()
+    async def _resubscribe(self, connection: Any) -> None:
+        if self._channels:
+            await connection.subscribe(*self._channels)
+
+    async def _close_connection(self, connection: Any) -> None:
+        self._pubsub = None
+        await connection.aclose()
+
+    async def _request_subscribe(self, channels: set[bytes]) -> None:
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.subscribe(*channels)
+            except Exception as exc:  # the listener reconnects and re-subscribes
+                logger.debug("SUBSCRIBE failed (%s); the listener will retry.", exc)
+
+    async def _request_unsubscribe(self, channels: set[bytes]) -> None:
+        self._active -= channels
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.unsubscribe(*channels)
+            except Exception as exc:
+                logger.debug("UNSUBSCRIBE failed (%s); the listener will resync.", exc)
+
+    async def _receive(self, connection: Any) -> None:
         pinged = False
         while True:
-            message = await pubsub.get_message(timeout=self._health)
+            message = await connection.get_message(timeout=self._health)
             if message is None:
                 if pinged:
                     raise ConnectionError(f"no answer to PING in {2 * self._health} s")
-                await pubsub.ping()
+                await connection.ping()
                 pinged = True
                 continue
             pinged = False
@@ -336,7 +254,7 @@ class RedisBackend(BaseBackend):
                 await asyncio.sleep(0)  # let the members' delivery tasks run
             elif kind == "subscribe":
                 if message["channel"] in self._channels:
-                    self._confirmed.add(message["channel"])
+                    self._active.add(message["channel"])
                 self._signal.notify()
 
 
@@ -344,10 +262,3 @@ def _closed_by_server(connection: Any) -> bool:
     """Return whether the event loop has seen the server close ``connection`` (EOF or reset)."""
     reader = getattr(connection, "_reader", None)  # None: not connected
     return reader is not None and (reader.at_eof() or reader.exception() is not None)
-
-
-async def _quietly(awaitable: Any) -> None:
-    try:
-        await awaitable
-    except Exception:
-        logger.debug("Error closing a Redis connection", exc_info=True)
