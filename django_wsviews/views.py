@@ -336,13 +336,14 @@ class WebSocketView(WebSocketConnection):
 
     # Actions ----------------------------------------------------------------
 
-    def get_subprotocols(self) -> Sequence[str]:
-        """Return the subprotocols this view speaks (``subprotocols`` by default)."""
-        return self.subprotocols
-
     def select_subprotocol(self) -> str | None:
-        """Return the first client-offered subprotocol the view speaks, or None."""
-        supported = self.get_subprotocols()
+        """
+        Return the subprotocol to accept: the first one the client offered that ``subprotocols`` lists.
+
+        None when there is none. Override to choose otherwise; the answer
+        must be one the client offered.
+        """
+        supported = self.subprotocols
         for offered in self.scope.get("subprotocols") or ():
             if offered in supported:
                 return str(offered)
