@@ -12,8 +12,10 @@ import sys
 from types import FrameType
 from typing import Any
 
+import django
 import pytest
 from asgiref.sync import SyncToAsync
+from django.conf import settings
 from django.test import override_settings
 
 from django_wsviews.handshake import HandshakeHandler
@@ -74,6 +76,19 @@ async def test_other_middleware_cost_one_hop_per_handshake(
 def test_default_middleware_run_inline() -> None:
     """startproject's MIDDLEWARE are all known to do no I/O on a handshake."""
     assert HandshakeHandler().inline is True
+
+
+@pytest.mark.skipif(
+    django.VERSION < (6, 0), reason="ContentSecurityPolicyMiddleware is Django 6.0's"
+)
+def test_content_security_policy_middleware_runs_inline() -> None:
+    """Django 6.0's CSP middleware (a lazy nonce, a response header) keeps the chain on the loop."""
+    middleware = [
+        *settings.MIDDLEWARE,
+        "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    ]
+    with override_settings(MIDDLEWARE=middleware):
+        assert HandshakeHandler().inline is True
 
 
 @pytest.mark.parametrize(
