@@ -1,27 +1,38 @@
 """
-Database connection hygiene for WebSocket connections.
+Database connection hygiene, and the worker threads of hook calls.
 
 Django closes stale connections as each request starts and ends; a
 WebSocket connection is long-lived, so django-wsviews treats each hook call
 as a request: stale connections (unusable, or past ``CONN_MAX_AGE``) are
-closed before and after it, in the thread that holds them, and every
-connection the socket's worker thread opened is closed when the socket ends.
+closed before and after it, in the thread that holds them.
 
-A plain-``def`` hook runs in that worker thread, inside
-:func:`run_with_hygiene`. An ``async def`` hook reaches the thread through
-``sync_to_async()`` and the async ORM: the thread, a
-:class:`ConnectionThread`, notes that it was used, closes stale connections
-before the first call, and the view has it close them again once the hook
-returns. A hook that never uses the thread costs nothing.
+A plain-``def`` hook runs in a worker thread, inside
+:func:`run_with_hygiene`. An ``async def`` hook reaches one through
+``sync_to_async()`` and the async ORM. Either way, the connection's calls go
+to its :class:`ConnectionThread`, which owns no thread: it leases one from
+the process's pool, :data:`workers`, for one hook call, so that everything
+the call does runs in that thread, its database connection included; and
+gives it back once the call's connections are tidied. So a socket holds a
+thread only while a hook call runs; an idle one holds none, whatever its
+hooks did, and a hook that never uses a thread costs nothing.
+
+The pool keeps at most :attr:`WorkerPool.max_idle` idle threads and ends the
+others, their database connections closed. With ``CONN_MAX_AGE`` above 0, a
+persistent database connection stays with its pool thread, as with the
+threads of a WSGI server, and serves whichever socket leases that thread
+next: count the pool's threads against the database's ``max_connections``.
 
 The test client turns all this off (as Django's test client does), since
-closing the connection would break a test's transaction.
+closing the connection would break a test's transaction: thread-sensitive
+calls then go where asgiref sends them, the test's own thread included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -35,6 +46,7 @@ from django.db import connections
 
 __all__ = [
     "ConnectionThread",
+    "WorkerPool",
     "close_connections",
     "close_old_connections",
     "connection_thread",
@@ -43,6 +55,7 @@ __all__ = [
     "run_in_thread",
     "run_sync",
     "run_with_hygiene",
+    "workers",
 ]
 
 _T = TypeVar("_T")
@@ -58,77 +71,167 @@ connection_thread: contextvars.ContextVar[ConnectionThread | None] = (
     contextvars.ContextVar("django_wsviews_connection_thread", default=None)
 )
 
-# In a ConnectionThread's worker thread: ``.executor``, that ConnectionThread.
+# In a worker thread, while it runs a ConnectionThread's call: ``.lessee``,
+# that ConnectionThread.
 _worker = threading.local()
+
+
+class WorkerPool:
+    """
+    The process's idle worker threads, each a single-thread executor.
+
+    :meth:`lease` hands out the worker given back last (its thread, and any
+    persistent database connection of it, are warm) or starts a new one:
+    busy workers are not limited, since a hook that blocks must not hold up
+    the others. :meth:`give_back` keeps at most :attr:`max_idle` idle
+    workers and ends the others, their database connections closed first.
+    Safe from any thread.
+    """
+
+    def __init__(self, max_idle: int | None = None) -> None:
+        #: Idle workers kept at most: by default, as many threads as
+        #: ``ThreadPoolExecutor`` starts at most (CPUs + 4, at most 32).
+        self.max_idle = (
+            min(32, (os.cpu_count() or 1) + 4) if max_idle is None else max_idle
+        )
+        #: The idle workers, the one given back last at the end.
+        self.idle: list[ThreadPoolExecutor] = []
+        self._lock = threading.Lock()
+
+    def lease(self) -> ThreadPoolExecutor:
+        """Return an idle worker, or a new one; it is the caller's until given back."""
+        with self._lock:
+            if self.idle:
+                return self.idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="django_wsviews")
+
+    def give_back(self, worker: ThreadPoolExecutor) -> None:
+        """Keep ``worker`` idle, or end it once its queued calls have run if enough are."""
+        with self._lock:
+            if len(self.idle) < self.max_idle:
+                self.idle.append(worker)
+                return
+        _stop(worker)
+
+    def clear(self) -> None:
+        """End every idle worker, closing its database connections first."""
+        with self._lock:
+            idle, self.idle = self.idle, []
+        for worker in idle:
+            _stop(worker)
+
+    def _forget(self) -> None:
+        # In a child process after fork(): the workers' threads are not there.
+        self.idle = []
+        self._lock = threading.Lock()
+
+
+def _stop(worker: ThreadPoolExecutor) -> None:
+    """End ``worker``'s thread, its database connections closed, without waiting."""
+    with contextlib.suppress(RuntimeError):  # the interpreter is shutting down
+        worker.submit(close_connections)
+    worker.shutdown(wait=False)
+
+
+#: The worker threads that connections lease for their hook calls.
+workers = WorkerPool()
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=workers._forget)
 
 
 class ConnectionThread(Executor):
     """
-    The worker thread of one WebSocket connection, keeping its database connections tidy.
+    Where a WebSocket connection's thread-sensitive calls run, one hook call at a time.
 
     asgiref sends the connection's thread-sensitive calls here: plain hooks,
-    ``sync_to_async()`` calls and the async ORM's queries. The first call
-    after the connections were last tidied closes the stale ones first, as a
-    request does as it starts; :meth:`tidy` closes them, as a request does
-    as it ends. :attr:`dirty` says whether :meth:`tidy` has anything to do.
-    The thread is made on first use: a connection that never needs it costs
-    one small object.
+    ``sync_to_async()`` calls and the async ORM's queries. The first one
+    leases a worker thread from the pool; the calls after it go to the same
+    thread until the lease ends, that is once the thread is tidy and no call
+    of the connection is pending: after :meth:`tidy`, or after a plain hook
+    (whose :func:`run_with_hygiene` tidied it). The first call after the
+    connections were last tidied closes the stale ones first, as a request
+    does as it starts; :meth:`tidy` closes them, as a request does as it
+    ends. :attr:`dirty` says whether :meth:`tidy` has anything to do. A
+    connection that never makes a call costs one small object.
     """
 
-    def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
+    def __init__(self, pool: WorkerPool | None = None) -> None:
+        self._pool = workers if pool is None else pool
+        self._worker: ThreadPoolExecutor | None = None
+        self._pending = 0  # calls sent to the worker and not done
+        self._lock = threading.Lock()
         #: Whether a call ran since the connections were last tidied.
         self.dirty = False
+        #: Whether a call was ever sent here.
+        self.used = False
 
     @property
-    def used(self) -> bool:
-        """Whether a call was ever sent to the thread."""
-        return self._pool is not None
+    def leased(self) -> bool:
+        """Whether the connection holds a worker thread now."""
+        return self._worker is not None
 
     def submit(
         self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
     ) -> Future[_T]:
-        """Run ``fn(*args, **kwargs)`` in the thread, stale connections closed first."""
-        return self._thread().submit(self._run, partial(fn, *args, **kwargs))
+        """Run ``fn(*args, **kwargs)`` in the leased thread, stale connections closed first."""
+        with self._lock:
+            worker = self._worker
+            if worker is None:
+                worker = self._worker = self._pool.lease()
+            self._pending += 1
+        self.used = True
+        try:
+            future = worker.submit(self._run, partial(fn, *args, **kwargs))
+        except BaseException:
+            self._done(None)
+            raise
+        future.add_done_callback(self._done)
+        return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """End the thread once the calls sent to it have run (asgiref calls this)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait, cancel_futures=cancel_futures)
+        """Do nothing: a lease ends when the thread is tidy, with nothing to end here."""
 
     async def tidy(self) -> None:
-        """Close the thread's stale database connections, as a request's end does."""
-        await asyncio.wrap_future(self._thread().submit(_tidy))
+        """
+        Close the thread's stale database connections, as a request's end does.
 
-    async def close_all(self) -> None:
-        """Close every database connection of the thread, as the socket ends."""
-        await asyncio.wrap_future(self._thread().submit(close_connections))
-
-    def _thread(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=1,
-                thread_name_prefix="django_wsviews",
-                initializer=self._started,
-            )
-        return self._pool
-
-    def _started(self) -> None:
-        _worker.executor = self
+        The lease ends once that is done and no other call is pending. Runs
+        to the end even if the caller is cancelled meanwhile, so that the
+        thread is given back all the same.
+        """
+        future = asyncio.wrap_future(self.submit(_tidy))
+        await asyncio.shield(future)
 
     def _run(self, call: Callable[[], _T]) -> _T:
-        if not self.dirty:
-            django_close_old_connections()
-            self.dirty = True
-        return call()
+        lessee = getattr(_worker, "lessee", None)
+        _worker.lessee = self
+        try:
+            if not self.dirty:
+                django_close_old_connections()
+                self.dirty = True
+            return call()
+        finally:
+            _worker.lessee = lessee
+
+    def _done(self, future: Future[Any] | None) -> None:
+        # Called in the worker's thread as a call ends, or in the event
+        # loop's as a call is cancelled before it started.
+        with self._lock:
+            self._pending -= 1
+            worker = self._worker
+            if self._pending or self.dirty or worker is None:
+                return
+            self._worker = None
+        self._pool.give_back(worker)
 
 
 def _tidy() -> None:
     """Close the calling thread's stale connections; note a ConnectionThread tidy."""
     django_close_old_connections()
-    executor: ConnectionThread | None = getattr(_worker, "executor", None)
-    if executor is not None:
-        executor.dirty = False
+    lessee: ConnectionThread | None = getattr(_worker, "lessee", None)
+    if lessee is not None:
+        lessee.dirty = False
 
 
 def close_old_connections() -> None:
@@ -141,8 +244,8 @@ def close_connections() -> None:
     """
     Close every database connection of the calling thread.
 
-    Called only in a connection's own worker thread as the connection ends,
-    never in a test's thread, so it holds under the test client too.
+    Called only in a thread that ends, or that no test uses (never a test's
+    own thread), so it holds under the test client too.
     """
     connections.close_all()
 
@@ -152,10 +255,12 @@ async def database_hygiene(context: ThreadSensitiveContext) -> AsyncIterator[Non
     """
     Keep database hygiene for the WebSocket connection of ``context``, entered.
 
-    Give the connection a :class:`ConnectionThread` as its worker thread,
-    unless hygiene is off or ``context`` is not the one in effect (an outer
-    one is); on exit, close every database connection of its worker thread,
-    whichever that is. A thread never used is dropped unstarted.
+    Give the connection a :class:`ConnectionThread` for its thread-sensitive
+    calls, unless hygiene is off or ``context`` is not the one in effect (an
+    outer one is). On exit, take it back: a thread still leased (a call made
+    outside any hook, or a hook cancelled while it ran) is tidied and given
+    back. With hygiene off, close the database connections of the thread
+    asgiref gave the connection instead, if it gave one.
     """
     executors = SyncToAsync.context_to_thread_executor
     thread: ConnectionThread | None = None
@@ -169,10 +274,10 @@ async def database_hygiene(context: ThreadSensitiveContext) -> AsyncIterator[Non
         if thread is None:
             if context in executors:  # hygiene is off: the test client's thread
                 await sync_to_async(close_connections)()
-        elif thread.used:
-            await thread.close_all()
         else:
-            del executors[context]  # never started: asgiref has no thread to end
+            del executors[context]  # it holds no thread: asgiref has none to end
+            if thread.leased:
+                await thread.tidy()
 
 
 def run_with_hygiene(func: Callable[..., _T], *args: Any) -> _T:

@@ -188,9 +188,9 @@ class HandshakeHandler(BaseHandler):
             # Before the middleware, which would turn it into an anonymous 400.
             request.get_host()
         except DisallowedHost as exc:  # 400, logged, as for any request
-            response = response_for_exception(request, exc)
-            response.wsviews_reject_reason = RejectReason.HOST  # type: ignore[attr-defined]
-            return response
+            refused = response_for_exception(request, exc)
+            refused.wsviews_reject_reason = RejectReason.HOST  # type: ignore[attr-defined]
+            return refused
         if self._middleware:
             set_urlconf(conf.settings.ROOT_URLCONF)
         response = cast(HttpResponseBase, self._middleware_chain(request))

@@ -7,7 +7,8 @@ Sockets query it from plain-def hooks, from async hooks through
 counted in ``pg_stat_activity`` by an ``application_name`` unique to the
 test, so that other users of the database do not count. With the default
 ``CONN_MAX_AGE = 0`` none is left open once the hooks have returned, even
-while their sockets stay open; and after a restart of PostgreSQL, an old
+while their sockets stay open; nor is a thread held (the server's threads
+are counted in Linux's ``/proc``); and after a restart of PostgreSQL, an old
 socket's next query works.
 """
 
@@ -15,13 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from django_wsviews.db import workers
 from tests.groups_support import PostgresServer
 from tests.services import postgres_database, services_required
 
@@ -31,7 +36,10 @@ SOCKETS = 2000
 CONCURRENCY = 20
 #: Sockets that each make one query and then stay open.
 IDLE_SOCKETS = 50
-#: Seconds the server has to close the connections its hooks no longer need.
+#: Sockets whose plain hook queried, open together while the server's threads are counted.
+THREAD_SOCKETS = 1000
+#: Seconds the server has to close the connections its hooks no longer need
+#: (and to end the threads its pool does not keep).
 CLOSE_DEADLINE = 5.0
 
 
@@ -71,6 +79,15 @@ async def until_closed(
                 "after the hooks that opened them returned"
             )
         await asyncio.sleep(0.05)
+
+
+def server_threads(server: Server) -> int:
+    """Return the number of threads of ``server``'s process, from ``/proc``."""
+    assert server.process is not None
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    match = re.search(r"^Threads:\s+(\d+)$", status, re.MULTILINE)
+    assert match is not None, status
+    return int(match[1])
 
 
 async def ask(ws: ClientConnection) -> str:
@@ -177,6 +194,39 @@ async def test_idle_sockets_hold_no_database_connection(
         await until_closed(application_name)
         # And each still queries: a connection of its own again, closed again.
         await asyncio.gather(*(ask(ws) for ws in opened))
+        await until_closed(application_name)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="threads are counted in /proc"
+)
+async def test_idle_sockets_hold_no_thread(
+    start_pg_server: Callable[..., Server], application_name: str
+) -> None:
+    """A thousand open sockets whose plain connect() queried hold no server thread."""
+    server = start_pg_server()
+    before = server_threads(server)
+    # The pool's idle workers (as many on this machine as in the server).
+    bound = before + workers.max_idle
+    gate = asyncio.Semaphore(CONCURRENCY)  # PostgreSQL's max_connections
+
+    async def opened(sockets: contextlib.AsyncExitStack) -> None:
+        async with gate:
+            ws = await sockets.enter_async_context(ws_connect(server, "/ws/query/"))
+            await ws.send("q")  # an async hook's sync_to_async() query too
+            assert await recv(ws) == "q"
+
+    async with contextlib.AsyncExitStack() as sockets:
+        await asyncio.gather(*(opened(sockets) for _ in range(THREAD_SOCKETS)))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_DEADLINE
+        while (threads := server_threads(server)) > bound:
+            if loop.time() > deadline:
+                pytest.fail(
+                    f"{threads - before} threads more with {THREAD_SOCKETS} idle "
+                    f"sockets open; at most {workers.max_idle} (idle workers) expected"
+                )
+            await asyncio.sleep(0.05)
         await until_closed(application_name)
 
 
