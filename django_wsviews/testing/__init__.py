@@ -31,9 +31,9 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 
-from .db import hygiene
-from .exceptions import ConnectionClosed, HandshakeRejected, HandshakeTimeout
-from .status import CloseCode
+from ..db import hygiene
+from ..exceptions import ConnectionClosed, HandshakeRejected, HandshakeTimeout
+from ..status import CloseCode
 
 __all__ = ["WebSocketClient", "WebSocketTestConnection"]
 
@@ -71,7 +71,7 @@ class WebSocketClient:
         extensions: Mapping[str, Any] | None = None,
     ) -> None:
         if application is None:
-            from .asgi import WebSocketMiddleware
+            from ..asgi import WebSocketMiddleware
 
             application = WebSocketMiddleware(ASGIHandler())
         self.application = application
