@@ -174,10 +174,15 @@ async def test_groups_left_when_view_fails(
 
 
 async def test_group_messages_after_close_are_dropped(client: WebSocketClient) -> None:
-    """Broadcasting to a group whose member has gone is not an error."""
+    """A member that has gone leaves its groups: a broadcast to them reaches nobody, without error."""
     ws = await client.connect("/ws/room/a/")
+    assert len(get_hub().members("room.a")) == 1
     await ws.close()
+    assert get_hub().members("room.a") == frozenset()
     await abroadcast("room.a", "nobody hears this")
+    async with client.connect("/ws/room/a/") as later:
+        await abroadcast("room.a", "news")
+        assert await later.receive(T) == "news"  # not the message sent before
 
 
 async def test_join_after_close_raises() -> None:

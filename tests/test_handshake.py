@@ -194,22 +194,46 @@ class TestOrigin:
     async def test_csrf_trusted_origins_apply(self) -> None:
         """CSRF_TRUSTED_ORIGINS, wildcards included, are allowed origins."""
         client = WebSocketClient(headers={"Origin": "https://app.example.com"})
-        async with client.connect("/ws/echo/"):
-            pass
+        async with client.connect("/ws/echo/") as ws:
+            await ws.send("through")
+            assert await ws.receive() == "through"
+        # The same origin without the setting is refused: the setting did it.
+        with override_settings(
+            CSRF_TRUSTED_ORIGINS=[],
+            WSVIEWS_ALLOWED_ORIGINS=[],
+            WSVIEWS_CHECK_ORIGIN=True,
+        ), pytest.raises(HandshakeRejected):
+            await client.connect("/ws/echo/")
 
     @override_settings(WSVIEWS_ALLOWED_ORIGINS=["https://mobile.example"])
     async def test_setting_allows_more_origins(self) -> None:
         """WSVIEWS_ALLOWED_ORIGINS allows extra origins for every view."""
         client = WebSocketClient(headers={"Origin": "https://mobile.example"})
-        async with client.connect("/ws/echo/"):
-            pass
+        async with client.connect("/ws/echo/") as ws:
+            await ws.send("through")
+            assert await ws.receive() == "through"
+        # The same origin without the setting is refused: the setting did it.
+        with override_settings(
+            CSRF_TRUSTED_ORIGINS=[],
+            WSVIEWS_ALLOWED_ORIGINS=[],
+            WSVIEWS_CHECK_ORIGIN=True,
+        ), pytest.raises(HandshakeRejected):
+            await client.connect("/ws/echo/")
 
     @override_settings(WSVIEWS_CHECK_ORIGIN=False)
     async def test_check_can_be_turned_off(self) -> None:
         """WSVIEWS_CHECK_ORIGIN=False turns the check off for the project."""
         client = WebSocketClient(headers={"Origin": "https://evil.example"})
-        async with client.connect("/ws/echo/"):
-            pass
+        async with client.connect("/ws/echo/") as ws:
+            await ws.send("through")
+            assert await ws.receive() == "through"
+        # The same origin without the setting is refused: the setting did it.
+        with override_settings(
+            CSRF_TRUSTED_ORIGINS=[],
+            WSVIEWS_ALLOWED_ORIGINS=[],
+            WSVIEWS_CHECK_ORIGIN=True,
+        ), pytest.raises(HandshakeRejected):
+            await client.connect("/ws/echo/")
 
     async def test_per_view_settings(self) -> None:
         """check_origin and allowed_origins on a view override the project's."""

@@ -169,6 +169,14 @@ class TestConnectionsPerUser:
             await client.aforce_login(await User.objects.acreate(username=name))
             clients.append(client)
         sockets = [await c.connect("/ws/per-user/") for c in clients for _ in range(2)]
+        # Each user is at the limit (2), not over it: all four are served...
+        names = [await ws.receive() for ws in sockets]
+        assert names == ["ann", "ann", "bob", "bob"]
+        # ...and a third of either user's is refused.
+        for client in clients:
+            with pytest.raises(HandshakeRejected) as refused:
+                await client.connect("/ws/per-user/")
+            assert refused.value.status == 429
         for ws in sockets:
             await ws.close()
 
@@ -189,5 +197,8 @@ class TestConnectionsPerUser:
         client = WebSocketClient()
         first = await client.connect("/ws/echo/")
         second = await client.connect("/ws/echo/")
+        for ws in (first, second):
+            await ws.send("anonymous")
+            assert await ws.receive() == "anonymous"
         await first.close()
         await second.close()

@@ -14,7 +14,6 @@ from django_wsviews import (
     CloseCode,
     ConnectionClosed,
     HandshakeTimeout,
-    JsonWebSocketView,
     WebSocketView,
 )
 from django_wsviews.exceptions import HandshakeRejected
@@ -417,14 +416,16 @@ class TestJsonView:
             await ws.send(b"{}")
             assert await ws.wait_closed() == CloseCode.UNSUPPORTED_DATA
 
-    def test_encode_decode_are_overridable(self) -> None:
-        """encode_json()/decode_json() are the only JSON codec used."""
-
-        class Upper(JsonWebSocketView):
-            def encode_json(self, content: object) -> str:
-                return json.dumps(content).upper()
-
-        assert Upper().encode_json({"a": "b"}) == '{"A": "B"}'
+    async def test_encode_decode_are_overridable(
+        self, client_ws: WebSocketClient
+    ) -> None:
+        """A view's decode_json()/encode_json() are what receive() and send_json() use."""
+        async with client_ws.connect("/ws/codec/") as ws:
+            await ws.send("name=ada")
+            assert await ws.receive() == "name=ada;seen=yes"
+            # What its decoder refuses closes with 1007, as malformed JSON does.
+            await ws.send('{"name": "ada"}')
+            assert await ws.wait_closed() == CloseCode.INVALID_PAYLOAD
 
 
 class TestTimeouts:

@@ -23,6 +23,7 @@ ws_urlpatterns = [
     re_path(r"^ws/unnamed/([a-z]+)/$", views.InfoView.as_view(), name="re-unnamed"),
     path("ws/json/", views.JsonEchoView.as_view(), name="json"),
     path("ws/json-types/", views.JsonTypesView.as_view()),
+    path("ws/codec/", views.CodecView.as_view()),
     path("ws/json-word/<str:word>/", views.JsonEchoView.as_view()),
     path("ws/subprotocol/", views.SubprotocolView.as_view(), name="subprotocol"),
     path("ws/reject/", views.RejectView.as_view(), name="reject"),

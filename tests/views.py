@@ -388,3 +388,19 @@ class JsonTypesView(JsonWebSocketView):
                 "label": gettext_lazy("lazy"),
             }
         )
+
+
+class CodecView(JsonWebSocketView):
+    """A JSON view with a codec of its own: messages are ``key=value`` text."""
+
+    def decode_json(self, text: str) -> Any:
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise ValueError("not key=value")
+        return {key: value}
+
+    def encode_json(self, content: Any) -> str:
+        return ";".join(f"{key}={value}" for key, value in sorted(content.items()))
+
+    async def receive_json(self, content: Any) -> None:
+        await self.send_json({**content, "seen": "yes"})
