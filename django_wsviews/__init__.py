@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .actions import ActionError, action
 from .connection import State
 from .envelope import GroupMessage
 from .exceptions import (
@@ -33,6 +34,7 @@ from .views import WebSocketView
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ActionError",
     "BroadcastError",
     "CloseCode",
     "ClosedBy",
@@ -53,6 +55,7 @@ __all__ = [
     "WebSocketView",
     "abroadcast",
     "aclose_user_sockets",
+    "action",
     "asend_to_user",
     "broadcast",
     "call_hook",

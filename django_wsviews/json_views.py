@@ -3,16 +3,21 @@
 
 Decoding happens in ``receive()``, before the view's ``receive_json()``;
 encoding in ``send_json()``, with the same encoder as ``broadcast(json=...)``
-(:mod:`django_wsviews.jsontext`).
+(:mod:`django_wsviews.jsontext`). A view with actions
+(:mod:`django_wsviews.actions`) has its calls answered in ``receive()``
+too; ``receive_json()`` gets the other messages.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
-from . import jsontext
+from django.core.exceptions import ImproperlyConfigured
+
+from . import actions, jsontext
 from .hooks import call_hook
 from .log import get_logger
 from .status import CloseCode
@@ -27,13 +32,37 @@ class JsonWebSocketView(WebSocketView):
     """
     A :class:`WebSocketView` that speaks JSON in text frames.
 
-    Override :meth:`receive_json`. A text frame that is not valid JSON closes
-    the connection with 1007 (invalid payload data); a binary frame closes it
-    with 1003 (unsupported data). Both are logged at WARNING; neither raises.
+    Override :meth:`receive_json`, or declare actions with
+    :func:`~django_wsviews.action`. A text frame that is not valid JSON
+    closes the connection with 1007 (invalid payload data); a binary frame
+    closes it with 1003 (unsupported data). Both are logged at WARNING;
+    neither raises.
+
+    A view with actions answers each call (a JSON object with an
+    ``"action"`` key) itself, and lists ``wsviews.v1`` in its
+    ``subprotocols``; its other messages go to :meth:`receive_json`.
     """
 
+    # The actions of the class by name, collected when it is created.
+    _actions: ClassVar[Mapping[str, actions.Action]] = MappingProxyType({})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Collect the class's actions; list ``wsviews.v1`` if it has any."""
+        super().__init_subclass__(**kwargs)
+        cls._actions = MappingProxyType(actions.collect_actions(cls))
+        if not cls._actions:
+            return
+        subprotocols = cls.subprotocols
+        if isinstance(subprotocols, str):
+            raise ImproperlyConfigured(
+                f"{cls.__qualname__}.subprotocols is the str {subprotocols!r}; "
+                f"make it a tuple, e.g. ({subprotocols!r},)."
+            )
+        if actions.SUBPROTOCOL not in subprotocols:
+            cls.subprotocols = (*subprotocols, actions.SUBPROTOCOL)
+
     async def receive(self, message: str | bytes) -> None:
-        """Decode a text frame and pass the content to :meth:`receive_json`."""
+        """Decode a text frame; answer it if it calls an action, else pass it to :meth:`receive_json`."""
         if not isinstance(message, str):
             logger.warning(
                 "Binary frame on JSON WebSocket %s; closing.", self.request.path
@@ -58,10 +87,21 @@ class JsonWebSocketView(WebSocketView):
             )
             await self.close(CloseCode.INVALID_PAYLOAD, "JSON nested too deeply.")
             return
+        if self._actions and isinstance(content, dict) and "action" in content:
+            await actions.dispatch(self, self._actions, content)
+            return
         await call_hook(self.receive_json, content)
 
     async def receive_json(self, content: Any) -> None:
-        """Handle one decoded JSON message."""
+        """
+        Handle one decoded JSON message (for a view with actions: one that is not a call).
+
+        The default does nothing; for a view with actions, it answers a JSON
+        object that has an ``id`` with a ``bad_request`` error, and logs
+        anything else at WARNING.
+        """
+        if self._actions:
+            await actions.refuse(self, content)
 
     def send_json(self, content: Any) -> Awaitable[None]:
         """Encode ``content`` with :meth:`encode_json` and send it as a text frame."""

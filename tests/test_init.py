@@ -11,6 +11,7 @@ from packaging.version import Version
 import django_wsviews
 
 EXPECTED_ALL = {
+    "ActionError",
     "BroadcastError",
     "CloseCode",
     "ClosedBy",
@@ -31,6 +32,7 @@ EXPECTED_ALL = {
     "WebSocketView",
     "abroadcast",
     "aclose_user_sockets",
+    "action",
     "asend_to_user",
     "broadcast",
     "call_hook",
@@ -42,6 +44,7 @@ EXPECTED_ALL = {
 }
 
 SUBMODULES = [
+    "django_wsviews.actions",
     "django_wsviews.asgi",
     "django_wsviews.checks",
     "django_wsviews.conf",
@@ -50,10 +53,12 @@ SUBMODULES = [
     "django_wsviews.db",
     "django_wsviews.exceptions",
     "django_wsviews.handshake",
+    "django_wsviews.htmx",
     "django_wsviews.limits",
     "django_wsviews.metrics",
     "django_wsviews.mixins",
     "django_wsviews.origins",
+    "django_wsviews.payloads",
     "django_wsviews.request",
     "django_wsviews.responses",
     "django_wsviews.routing",
@@ -61,6 +66,10 @@ SUBMODULES = [
     "django_wsviews.signals",
     "django_wsviews.status",
     "django_wsviews.testing",
+    "django_wsviews.testing.broadcasts",
+    "django_wsviews.testing.client",
+    "django_wsviews.testing.connection",
+    "django_wsviews.testing.pytest_plugin",
     "django_wsviews.tokens",
     "django_wsviews.views",
 ]
@@ -119,6 +128,10 @@ def test_public_names_are_the_submodules_objects() -> None:
     assert django_wsviews.ws_reverse is routing.ws_reverse
     assert django_wsviews.ClosedBy is signals.ClosedBy
     assert django_wsviews.RejectReason is signals.RejectReason
+    from django_wsviews import actions
+
+    assert django_wsviews.action is actions.action
+    assert django_wsviews.ActionError is actions.ActionError
 
 
 def test_version_is_pep440() -> None:

@@ -81,3 +81,9 @@ LOGGING = {
 
 # The project is an app of its own, for models.py (unmanaged: nothing to migrate).
 INSTALLED_APPS += ["tests.e2e.project"]
+
+# The JavaScript client's page (tests/e2e/test_js_client.py) loads
+# wsviews.js from the static files, which urls.py serves from the finders.
+if "django.contrib.staticfiles" not in INSTALLED_APPS:
+    INSTALLED_APPS += ["django.contrib.staticfiles"]
+STATIC_URL = "static/"

@@ -34,3 +34,27 @@ ws_urlpatterns = [
     path("ws/token-echo/", views.TokenEchoView.as_view(), name="token-echo"),
     path("ws/orm/", views.OrmQueryView.as_view(), name="orm"),
 ]
+
+# htmx's ws extension from a browser (tests/e2e/test_htmx.py).
+urlpatterns += [
+    path("htmx/chat/", views.htmx_chat, name="htmx-chat-page"),
+    path("htmx/assets/<str:name>", views.htmx_asset, name="htmx-asset"),
+]
+ws_urlpatterns += [
+    path("ws/htmx/chat/", views.HtmxChatView.as_view(), name="htmx-chat"),
+]
+
+# The JavaScript client from a browser (tests/e2e/test_js_client.py): its page,
+# and static files found by the staticfiles finders (DEBUG is off).
+urlpatterns += [
+    path("js-client/", views.js_client_page, name="js-client"),
+    path("static/<path:path>", views.found_static_file, name="found-static-file"),
+]
+ws_urlpatterns += [
+    path("ws/js/protocol/", views.JsProtocolView.as_view(), name="js-protocol"),
+]
+
+# Named actions through real servers (tests/e2e/test_actions.py).
+ws_urlpatterns += [
+    path("ws/actions/", views.ActionsView.as_view(), name="actions"),
+]

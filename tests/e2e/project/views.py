@@ -247,3 +247,214 @@ class OrmQueryView(WebSocketView):
             )
         )
         await self.send(str(backend.pid))
+
+
+# htmx's ws extension from a browser (tests/e2e/test_htmx.py) -----------------
+
+import itertools  # noqa: E402
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from django import forms  # noqa: E402
+from django.http import FileResponse, Http404  # noqa: E402
+
+from django_wsviews import CloseCode  # noqa: E402
+from django_wsviews.htmx import (  # noqa: E402
+    HtmxMessage,
+    HtmxWebSocketView,
+    abroadcast_html,
+)
+
+#: The files of htmx and its ws extension, by the name the page asks for,
+#: in the npm folder the test installs them to (E2E_HTMX_DIR): nothing of
+#: htmx is in the repository.
+HTMX_ASSETS = {
+    "htmx.min.js": ("htmx.org", "dist", "htmx.min.js"),
+    "ws.js": ("htmx-ext-ws", "dist", "ws.js"),
+}
+HTMX_GROUP = "e2e.htmx"
+
+
+def htmx_asset(request: HttpRequest, name: str) -> FileResponse:
+    """Serve htmx or its ws extension from E2E_HTMX_DIR; 404 without it."""
+    root = os.environ.get("E2E_HTMX_DIR")
+    if not root or name not in HTMX_ASSETS:
+        raise Http404("No such htmx asset (is E2E_HTMX_DIR set?).")
+    path = Path(root, "node_modules", *HTMX_ASSETS[name])
+    return FileResponse(path.open("rb"), content_type="text/javascript")
+
+
+def htmx_chat(request: HttpRequest) -> HttpResponse:
+    """The page of docs/htmx.rst: ws-connect, a ws-send form, a restart button."""
+    return render(request, "htmx_chat.html")
+
+
+class HtmxChatForm(forms.Form):
+    """What the page's ws-send form posts."""
+
+    text = forms.CharField(max_length=100)
+
+
+_htmx_connections = itertools.count(1)
+
+
+class HtmxChatView(HtmxWebSocketView):
+    """
+    Number each connection in #status; broadcast a valid message to every
+    page, send the errors of an invalid one to its own; on the restart
+    button, close with 1012 as a server restart does.
+    """
+
+    group_names = [HTMX_GROUP]
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.send_html("htmx_status.html", {"number": next(_htmx_connections)})
+
+    async def receive_htmx(self, message: HtmxMessage) -> None:
+        if message.trigger_name == "restart":
+            await self.close(CloseCode.SERVICE_RESTART)
+            return
+        form = HtmxChatForm(message.data)
+        if not form.is_valid():
+            await self.send_html("htmx_errors.html", {"form": form})
+            return
+        await abroadcast_html(
+            HTMX_GROUP,
+            "htmx_message.html",
+            {
+                "text": form.cleaned_data["text"],
+                "trigger": message.trigger,
+                "url": message.current_url,
+            },
+        )
+
+
+# The JavaScript client from a browser (tests/e2e/test_js_client.py) ---------
+
+import json  # noqa: E402
+import mimetypes  # noqa: E402
+
+from django.contrib.staticfiles import finders  # noqa: E402
+from django.http import HttpResponseNotFound  # noqa: E402
+
+
+def found_static_file(request: HttpRequest, path: str) -> HttpResponse:
+    """Serve the static file the staticfiles finders find at ``path``, or 404."""
+    found = finders.find(path)
+    if not found:
+        return HttpResponseNotFound(f"No static file {path!r}.")
+    with open(found, "rb") as file:
+        content = file.read()
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return HttpResponse(content, content_type=content_type)
+
+
+def js_client_page(request: HttpRequest) -> HttpResponse:
+    """The page that loads wsviews.js with {% wsviews_js %} and names routes with {% ws_route %}."""
+    return render(request, "js_client.html")
+
+
+class JsProtocolView(WebSocketView):
+    """
+    Speak docs/protocol.rst by hand, for the client's call/reply tests.
+
+    A stand-in for a view with actions that uses nothing of
+    ``django_wsviews.actions``, so the client's tests do not depend on it.
+    A call (``{"action", "id", "payload"}``) is answered as the protocol
+    says; any other JSON message is sent back as it came. Actions:
+
+    - ``echo``: the payload is the result;
+    - ``fail``: an error reply made of the payload's code, message, details;
+    - ``silent``: no reply;
+    - ``hold``: no reply until ``release``, which first sends the held
+      call's reply, then its own;
+    - ``whoami``: what the handshake carried (``wsviews_last``, the
+      subprotocols offered, the one accepted);
+    - ``emit``: send each item of the payload as an application message,
+      then reply;
+    - ``close``: close with the payload as the code.
+    """
+
+    subprotocols = ("wsviews.v1",)
+
+    held: Any = None
+
+    async def receive(self, message: str | bytes) -> None:
+        content = json.loads(message)
+        if not isinstance(content, dict) or "action" not in content:
+            await self.send(json.dumps(content))
+            return
+        action, call_id, payload = (
+            content["action"],
+            content.get("id"),
+            content.get("payload"),
+        )
+        if action == "echo":
+            await self.reply(call_id, result=payload)
+        elif action == "fail":
+            await self.reply(call_id, error=payload)
+        elif action == "silent":
+            pass
+        elif action == "hold":
+            self.held = call_id
+        elif action == "release":
+            await self.reply(self.held, result="released late")
+            await self.reply(call_id, result=self.held)
+        elif action == "whoami":
+            await self.reply(
+                call_id,
+                result={
+                    "last": self.request.GET.get("wsviews_last"),
+                    "offered": list(self.scope.get("subprotocols") or ()),
+                    "accepted": self.select_subprotocol(),
+                },
+            )
+        elif action == "emit":
+            for item in payload:
+                await self.send(json.dumps(item))
+            await self.reply(call_id, result=len(payload))
+        elif action == "close":
+            await self.close(int(payload))
+        else:
+            await self.reply(
+                call_id,
+                error={"code": "unknown_action", "message": f"No action {action!r}."},
+            )
+
+    async def reply(
+        self, call_id: Any, *, result: Any = None, error: Any = None
+    ) -> None:
+        """Send the reply to call ``call_id`` (none when it had no id)."""
+        if call_id is None:
+            return
+        if error is None:
+            await self.send(json.dumps({"id": call_id, "ok": True, "result": result}))
+        else:
+            await self.send(json.dumps({"id": call_id, "ok": False, "error": error}))
+
+
+# Named actions (tests/e2e/test_actions.py) ----------------------------------
+
+import threading  # noqa: E402
+
+from django_wsviews import ActionError, action  # noqa: E402
+
+
+class ActionsView(JsonWebSocketView):
+    """A view with named actions: async and plain def, a refusal, a check of the payload."""
+
+    @action("rooms.post")
+    async def post(self, payload: dict[str, str]) -> dict[str, Any]:
+        if not payload.get("text"):
+            raise ActionError("invalid", "The text is empty.", {"text": ["Empty."]})
+        return {"text": payload["text"], "length": len(payload["text"])}
+
+    @action
+    def where(self) -> dict[str, Any]:
+        """A plain def: runs in the worker thread, off the event loop's."""
+        return {"on_loop": threading.get_ident() == self._loop_thread}
+
+    @action
+    async def forbidden(self) -> None:
+        raise ActionError("forbidden", "Not you.")
