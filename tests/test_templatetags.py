@@ -1,15 +1,20 @@
-"""Unit tests of the {% ws_url %} template tag (django_wsviews.templatetags.wsviews)."""
+"""Unit tests of the template tags (django_wsviews.templatetags.wsviews)."""
 
 from __future__ import annotations
 
+import configparser
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.core.exceptions import ImproperlyConfigured
 from django.template import Context, RequestContext, Template, engines
 from django.test import RequestFactory, override_settings
 from django.urls import NoReverseMatch, get_script_prefix, set_script_prefix
 
+import django_wsviews
 from django_wsviews.request import WebSocketRequest
 from django_wsviews.templatetags.wsviews import ws_absolute_url
 
@@ -161,3 +166,100 @@ def test_ws_absolute_url_with_websocket_request() -> None:
         }
     )
     assert ws_absolute_url(request, "/ws/x/") == "wss://localhost:8443/ws/x/"
+
+
+# The JavaScript client: {% wsviews_js %} and {% ws_route %} ------------------
+
+CLIENT_FILES = ("django_wsviews/wsviews.js", "django_wsviews/wsviews.d.ts")
+
+
+@override_settings(STATIC_URL="/static/")
+def test_wsviews_js_writes_the_import_map() -> None:
+    """{% wsviews_js %} maps "wsviews" to the client's {% static %} URL."""
+    assert render("{% wsviews_js %}", factory.get("/")) == (
+        '<script type="importmap">'
+        '{"imports": {"wsviews": "/static/django_wsviews/wsviews.js"}}'
+        "</script>"
+    )
+
+
+@override_settings(STATIC_URL="https://cdn.example.com/assets/")
+def test_wsviews_js_follows_static_url() -> None:
+    """The URL is static()'s, so a CDN's STATIC_URL (or a hashed name) is used."""
+    result = render("{% wsviews_js %}", factory.get("/"))
+    assert (
+        '"wsviews": "https://cdn.example.com/assets/django_wsviews/wsviews.js"'
+        in result
+    )
+
+
+@override_settings(STATIC_URL="/static/")
+def test_wsviews_js_carries_the_csp_nonce() -> None:
+    """With csp_nonce in the context, the import map carries it, escaped."""
+    result = render("{% wsviews_js %}", factory.get("/"), csp_nonce='n0"nce')
+    assert result.startswith('<script type="importmap" nonce="n0&quot;nce">')
+
+
+def test_ws_route_writes_the_url_as_json_data() -> None:
+    """{% ws_route %} writes a data element keyed by the route name, holding ws_url's URL."""
+    result = render('{% ws_route "info" room="lobby" n=3 %}', factory.get("/"))
+    assert result == (
+        '<script type="application/json" data-wsviews-route="info">'
+        '{"url": "ws://testserver/ws/info/lobby/3/"}'
+        "</script>"
+    )
+
+
+def test_ws_route_escapes_json_for_a_script_element() -> None:
+    """An "&" that reverse() leaves in the path is escaped as in json_script()."""
+    result = render('{% ws_route "unicode" "a&b" %}', factory.get("/", secure=True))
+    data = result.removeprefix(
+        '<script type="application/json" data-wsviews-route="unicode">'
+    ).removesuffix("</script>")
+    assert "&" not in data
+    assert json.loads(data) == {"url": "wss://testserver/ws/%C3%BCn%C3%AF/a&b/"}
+
+
+def test_ws_route_name_from_a_variable() -> None:
+    """The route name may come from a variable; it is the key forRoute() looks up."""
+    result = render("{% ws_route name %}", factory.get("/"), name="app:echo")
+    assert 'data-wsviews-route="app:echo"' in result
+    assert '"ws://testserver/ws/app/echo/"' in result
+
+
+def test_ws_route_unknown_route_raises() -> None:
+    """An unknown route name raises NoReverseMatch, as {% ws_url %} does."""
+    with pytest.raises(NoReverseMatch):
+        render('{% ws_route "no-such-route" %}', factory.get("/"))
+
+
+def test_ws_route_missing_request_improperly_configured() -> None:
+    """Without the request in the context, ImproperlyConfigured names the fix."""
+    template = Template('{% load wsviews %}{% ws_route "echo" %}')
+    with pytest.raises(
+        ImproperlyConfigured, match=r"^\{% ws_route %\} needs the request"
+    ):
+        template.render(Context({}))
+
+
+def test_client_files_are_found_by_the_staticfiles_finders() -> None:
+    """{% static "django_wsviews/wsviews.js" %} and the .d.ts are found in the app's static folder."""
+    app_static = Path(django_wsviews.__file__).resolve().parent / "static"
+    for name in CLIENT_FILES:
+        found = finders.find(name)
+        assert found is not None, name
+        assert Path(found) == app_static / name
+
+
+def test_package_data_ships_the_client_files() -> None:
+    """setup.cfg's package_data globs match both client files, so the wheel carries them."""
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    patterns = config["options.package_data"]["django_wsviews"].split()
+    package = Path(django_wsviews.__file__).resolve().parent
+    shipped = {
+        path.relative_to(package).as_posix()
+        for pattern in patterns
+        for path in package.glob(pattern)
+    }
+    assert {f"static/{name}" for name in CLIENT_FILES} <= shipped
