@@ -26,6 +26,7 @@ class WsViewsConfig(AppConfig):
         from . import checks
 
         register(checks.check_settings)
+        register(checks.check_runserver)
         register(Tags.urls)(checks.check_ws_urlpatterns)
         register(Tags.urls)(checks.check_http_urlpatterns)
 

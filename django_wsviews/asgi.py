@@ -11,8 +11,10 @@ or, wrapping an application that already exists::
 
     application = WebSocketMiddleware(django.core.asgi.get_asgi_application())
 
-HTTP requests go to the wrapped application untouched. ``websocket``
-connections are routed by ``ws_urlpatterns`` and served by WebSocket views.
+HTTP requests go to the wrapped application untouched
+(``get_asgi_application()`` serves ``STATIC_URL`` first when ``DEBUG`` is
+on, as ``runserver`` does). ``websocket`` connections are routed by
+``ws_urlpatterns`` and served by WebSocket views.
 ``lifespan`` is answered here (Django's handler refuses it): startup runs the
 system checks (ASGI servers do not) and connects the group backend; on
 shutdown every open WebSocket is closed with 1012 (service restart, which
@@ -42,6 +44,7 @@ from .request import WebSocketRequest, get_script_prefix
 from .responses import deny, response_headers
 from .routing import get_ws_resolver
 from .signals import ClosedBy, RejectReason
+from .staticfiles import DebugStaticFilesHandler
 from .status import CloseCode
 from .views import WebSocketView
 
@@ -278,7 +281,10 @@ def get_asgi_application() -> WebSocketMiddleware:
 
     The counterpart of :func:`django.core.asgi.get_asgi_application`: it sets
     Django up the same way, then wraps Django's handler in
-    :class:`WebSocketMiddleware`.
+    :class:`WebSocketMiddleware`. In development (``DEBUG`` on and
+    ``django.contrib.staticfiles`` installed) it also serves ``STATIC_URL``
+    from the staticfiles finders, as ``runserver`` does (see
+    :class:`~django_wsviews.staticfiles.DebugStaticFilesHandler`).
     """
     django.setup(set_prefix=False)
-    return WebSocketMiddleware(ASGIHandler())
+    return WebSocketMiddleware(DebugStaticFilesHandler(ASGIHandler()))

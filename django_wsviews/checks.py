@@ -25,6 +25,13 @@ Settings (each setting's rule is declared once, in :data:`.conf.SETTINGS`):
   cannot use, or a driver package that is not installed).
 - ``django_wsviews.W001``: a ``WSVIEWS_*`` setting that django-wsviews does
   not know (a typo); the hint names the closest real one.
+
+The development server:
+
+- ``django_wsviews.W002``: ``manage.py runserver`` is another app's command,
+  not django-wsviews' (``django.contrib.staticfiles``', which serves no
+  WebSockets, when it is listed above ``django_wsviews`` in
+  ``INSTALLED_APPS``).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ __all__ = [
     "check_at_startup",
     "check_backend",
     "check_http_urlpatterns",
+    "check_runserver",
     "check_settings",
     "check_ws_urlpatterns",
 ]
@@ -201,6 +209,35 @@ def _check_unknown_names() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+# The development server -------------------------------------------------------
+
+
+def check_runserver(**kwargs: Any) -> list[CheckMessage]:
+    """
+    Check that ``manage.py runserver`` is django-wsviews' command.
+
+    Django runs the command of the first app in ``INSTALLED_APPS`` that has
+    one: with ``django.contrib.staticfiles`` (or daphne) listed above
+    ``django_wsviews``, ``runserver`` is that app's (staticfiles' serves no
+    WebSockets). A warning, not an error: production servers do not care
+    about the order, and a project may mean it (``SILENCED_SYSTEM_CHECKS``).
+    """
+    from django.core.management import get_commands
+
+    owner = get_commands().get("runserver")
+    if owner in (None, "django.core", "django_wsviews"):
+        return []
+    return [
+        Warning(
+            f"manage.py runserver is the command of {owner}, not "
+            "django-wsviews' (which serves WebSockets): Django runs the "
+            "runserver of the first app in INSTALLED_APPS that has one.",
+            hint=f"Put 'django_wsviews' above '{owner}' in INSTALLED_APPS.",
+            id="django_wsviews.W002",
+        )
+    ]
 
 
 # Lifespan startup ---------------------------------------------------------------

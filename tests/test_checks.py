@@ -14,6 +14,7 @@ from django_wsviews.backends import number_option
 from django_wsviews.backends.memory import MemoryBackend
 from django_wsviews.checks import (
     check_http_urlpatterns,
+    check_runserver,
     check_settings,
     check_ws_urlpatterns,
 )
@@ -230,3 +231,35 @@ def test_w001_without_a_close_name_lists_the_settings(settings: Any) -> None:
     [warning] = check_settings()
     assert warning.id == "django_wsviews.W001"
     assert "WSVIEWS_RATE_LIMIT" in warning.hint
+
+
+# The development server ---------------------------------------------------------
+
+_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "tests"]
+
+
+@override_settings(
+    INSTALLED_APPS=[*_APPS, "django.contrib.staticfiles", "django_wsviews"]
+)
+def test_w002_when_staticfiles_is_listed_above() -> None:
+    """staticfiles above django_wsviews makes runserver staticfiles' own: W002, naming the order."""
+    [warning] = check_runserver()
+    assert isinstance(warning, Warning)
+    assert warning.id == "django_wsviews.W002"
+    assert "'django_wsviews' above 'django.contrib.staticfiles'" in warning.hint
+    assert "django_wsviews.W002" in ids(run_checks())
+
+
+@override_settings(
+    INSTALLED_APPS=[*_APPS, "django_wsviews", "django.contrib.staticfiles"]
+)
+def test_no_w002_when_django_wsviews_is_listed_above() -> None:
+    """django_wsviews above staticfiles: runserver is django-wsviews' own, no warning."""
+    assert check_runserver() == []
+    assert "django_wsviews.W002" not in ids(run_checks())
+
+
+@override_settings(INSTALLED_APPS=[*_APPS, "django_wsviews"])
+def test_no_w002_without_staticfiles() -> None:
+    """Without staticfiles (no other runserver), runserver is django-wsviews' own."""
+    assert check_runserver() == []

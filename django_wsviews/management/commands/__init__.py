@@ -1,0 +1,1 @@
+"""django-wsviews' commands: ``runserver``, serving WebSockets."""
