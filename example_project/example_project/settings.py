@@ -1,9 +1,22 @@
 """
-Settings for the django-wsviews example project.
+Settings for the django-wsviews example project: a chat.
 
-For development only: DEBUG is on and the secret key is public.
+For development only: DEBUG is on and the secret key is public. Served by
+``manage.py runserver`` (django_wsviews' own, which serves WebSockets), with
+SQLite and the in-memory group backend: one process, nothing else to run.
+``settings_redis`` is the variant for two processes sharing Redis.
+
+Environment variables, all optional:
+
+``EXAMPLE_DATABASE``
+    The SQLite file (``db.sqlite3`` beside ``manage.py`` by default).
+``EXAMPLE_NODE_MODULES``
+    The ``node_modules`` folder holding htmx for the htmx page
+    (``node_modules`` beside ``manage.py`` by default: ``npm install`` there
+    fills it, see ``package.json``).
 """
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,8 +33,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    # Above staticfiles: its runserver serves WebSockets too.
     "django_wsviews",
+    "django.contrib.staticfiles",
     "chat",
 ]
 
@@ -52,13 +66,12 @@ TEMPLATES = [
     },
 ]
 
-# Read by daphne's runserver command when "daphne" is in INSTALLED_APPS.
 ASGI_APPLICATION = "example_project.asgi.application"
 
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("EXAMPLE_DATABASE") or BASE_DIR / "db.sqlite3",
     }
 }
 
@@ -71,6 +84,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:lobby"
+LOGOUT_REDIRECT_URL = "login"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -78,7 +95,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 
+# htmx is not part of this repository: `npm install` beside manage.py puts
+# it in node_modules, served under static/npm/ (see chat/views.py).
+NODE_MODULES = Path(os.environ.get("EXAMPLE_NODE_MODULES") or BASE_DIR / "node_modules")
+STATICFILES_DIRS = [("npm", NODE_MODULES)] if NODE_MODULES.is_dir() else []
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The in-memory group backend (the default, named here to be seen): it
+# reaches every connection of this one process. settings_redis shares
+# groups between processes.
+WSVIEWS_BACKEND = "django_wsviews.backends.memory.MemoryBackend"
 
 # Show django_wsviews' log records (hook exceptions, refused handshakes) on
 # the console.

@@ -7,12 +7,18 @@ HTTP routes are in ``urlpatterns`` and WebSocket routes in ``ws_urlpatterns``.
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
+
+from chat.views import signup
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="chat:lobby"), name="home"),
     path("", include("chat.urls")),
+    path("accounts/signup/", signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]
 
 ws_urlpatterns = [
-    path("ws/", include("chat.urls")),
+    path("", include("chat.urls")),
 ]
