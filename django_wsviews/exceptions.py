@@ -8,7 +8,8 @@ This module imports nothing from Django. The hierarchy::
     ├── InvalidState            an operation that the connection's state forbids
     │                           (send before accept, accept twice, ...)
     ├── HandshakeRejected       the test client's handshake was refused (with a status)
-    ├── HandshakeTimeout        the test client got no answer in time
+    ├── HandshakeTimeout        the test client waited in vain (handshake, message,
+    │                           close); also a TimeoutError
     ├── BroadcastError          the group backend could not take a broadcast
     │                           (its server is unreachable)
     └── TooManyGroups           a join would put the connection in more groups
@@ -60,8 +61,14 @@ class InvalidState(WebSocketError):
     """An operation that the connection's current state does not allow."""
 
 
-class HandshakeTimeout(WebSocketError):
-    """The application did not answer in time (raised by the test client)."""
+class HandshakeTimeout(WebSocketError, TimeoutError):
+    """
+    The application did not answer in time (raised by the test client).
+
+    Raised when a handshake, a message or a close does not come within the
+    client's timeout. Also a :exc:`TimeoutError`, so ``except TimeoutError``
+    and ``pytest.raises(TimeoutError)`` catch it.
+    """
 
 
 class HandshakeRejected(WebSocketError):

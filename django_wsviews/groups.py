@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -118,7 +118,16 @@ def _encode(
     return encode_message(group, message, sender=sender, meta=meta)
 
 
-async def _publish(group: str, payload: bytes) -> None:
+#: Called as ``observer(payload, user)`` with every payload the backend took:
+#: the wire form of a broadcast, a message to a user or a close request, and
+#: the user that :func:`send_to_user` or :func:`close_user_sockets` was given
+#: (else None). How :func:`django_wsviews.testing.capture_broadcasts` records;
+#: empty outside it, so a broadcast pays one check of an empty list.
+publish_observers: list[Callable[[bytes, Any], None]] = []
+
+
+async def _publish(group: str, payload: bytes, user: Any = None) -> None:
+    """Publish ``payload`` to ``group``: the one place every sending function ends."""
     hub = get_hub()
     _warn_if_nobody_listens(hub, group)
     try:
@@ -127,6 +136,9 @@ async def _publish(group: str, payload: bytes) -> None:
         metrics.broadcast_error()
         logger.error("Broadcast to group %r failed: %s", group, exc)
         raise
+    if publish_observers:
+        for observe in tuple(publish_observers):
+            observe(payload, user)
 
 
 _warned_nobody_listens = False
@@ -154,11 +166,11 @@ def _warn_if_nobody_listens(hub: Hub, group: str) -> None:
     )
 
 
-def _sync_publish(group: str, payload: bytes, name: str) -> None:
+def _sync_publish(group: str, payload: bytes, name: str, user: Any = None) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        async_to_sync(_publish)(group, payload)
+        async_to_sync(_publish)(group, payload, user)
     else:
         raise RuntimeError(
             f"{name}() is for sync code; in async code, use await a{name}() instead."
@@ -226,7 +238,7 @@ async def asend_to_user(
     ``user_group``. Raise as :func:`abroadcast` does.
     """
     group = user_group_name(user)
-    await _publish(group, _encode(group, message, json, sender, meta))
+    await _publish(group, _encode(group, message, json, sender, meta), user)
 
 
 def send_to_user(
@@ -239,7 +251,9 @@ def send_to_user(
 ) -> None:
     """The sync twin of :func:`asend_to_user`."""
     group = user_group_name(user)
-    _sync_publish(group, _encode(group, message, json, sender, meta), "send_to_user")
+    _sync_publish(
+        group, _encode(group, message, json, sender, meta), "send_to_user", user
+    )
 
 
 def _close_payload(user: Any, code: int, reason: str) -> tuple[str, bytes]:
@@ -260,7 +274,7 @@ async def aclose_user_sockets(
     are not reached. Raise ValueError for a code a server may not send,
     and BroadcastError as :func:`abroadcast` does.
     """
-    await _publish(*_close_payload(user, code, reason))
+    await _publish(*_close_payload(user, code, reason), user)
 
 
 def close_user_sockets(
@@ -268,7 +282,7 @@ def close_user_sockets(
 ) -> None:
     """The sync twin of :func:`aclose_user_sockets`."""
     group, payload = _close_payload(user, code, reason)
-    _sync_publish(group, payload, "close_user_sockets")
+    _sync_publish(group, payload, "close_user_sockets", user)
 
 
 async def startup() -> None:

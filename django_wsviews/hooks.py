@@ -10,13 +10,15 @@ a connection's hooks from overlapping: the message loop, group delivery and
 the session watch each pass through it, first come, first served.
 
 This module decides *how* a hook runs; :mod:`django_wsviews.lifecycle`
-decides *when*.
+decides *when*. It also holds the one seam of the failure policy for tests,
+:data:`exception_observer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol
@@ -31,11 +33,34 @@ from .status import CloseCode
 if TYPE_CHECKING:
     from .connection import State
 
-__all__ = ["HookGate", "call_guarded", "call_hook", "is_async", "report_exception"]
+__all__ = [
+    "HookGate",
+    "call_guarded",
+    "call_hook",
+    "exception_observer",
+    "is_async",
+    "observe_exception",
+    "report_exception",
+]
 
 logger = get_logger("django_wsviews")
 
 P = ParamSpec("P")
+
+#: Called with each exception that reaches the default failure policy
+#: (``WebSocketView.handle_exception()``), or that ``handle_exception()``
+#: itself raised. The test client sets it for its connections, to raise the
+#: view's exception in the test; the default, None, changes nothing.
+exception_observer: contextvars.ContextVar[Callable[[Exception], None] | None] = (
+    contextvars.ContextVar("django_wsviews_exception_observer", default=None)
+)
+
+
+def observe_exception(exc: Exception) -> None:
+    """Hand ``exc`` to the :data:`exception_observer` in effect, if there is one."""
+    observer = exception_observer.get()
+    if observer is not None:
+        observer(exc)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -130,7 +155,8 @@ async def report_exception(view: HookOwner, exc: Exception) -> None:
         await call_hook(view.handle_exception, exc)
     except ConnectionClosed:
         pass
-    except Exception:
+    except Exception as failure:
+        observe_exception(failure)
         logger.exception("Error in %s.handle_exception()", type(view).__qualname__)
         if view.state is State.CONNECTING:
             await view.reject(500)

@@ -37,6 +37,7 @@ from .connection import State, WebSocketConnection
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed, InvalidState
 from .groups import validate_group_name
+from .hooks import observe_exception
 from .lifecycle import Lifecycle
 from .limits import Rate, parse_rate
 from .log import get_logger
@@ -252,8 +253,11 @@ class WebSocketView(WebSocketConnection):
         The default logs it with its traceback on the ``django_wsviews``
         logger, sends ``got_request_exception``, then refuses the handshake
         with 500 (before accept) or closes with 1011 (after). Override to
-        report the error to the client and keep the connection open.
+        report the error to the client and keep the connection open. (Under
+        the test client, an exception that reaches this default is raised in
+        the test too: see :mod:`django_wsviews.testing`.)
         """
+        observe_exception(exc)
         status = 500 if self._state is State.CONNECTING else CloseCode.INTERNAL_ERROR
         logger.error(
             "Error in WebSocket view %s at %s",

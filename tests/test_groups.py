@@ -165,6 +165,7 @@ async def test_groups_left_when_view_fails(
     client: WebSocketClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An exception in receive_group() is logged, closes with 1011, and leaves the group."""
+    client.raise_view_exceptions = False  # the failure policy, as a client sees it
     with caplog.at_level(logging.ERROR, "django_wsviews"):
         async with client.connect("/ws/failing/") as ws:
             await abroadcast("failing", "boom")
@@ -232,6 +233,7 @@ async def test_invalid_name_from_get_group_names(
     client: WebSocketClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An invalid name from get_group_names() refuses the handshake (500), logging the ValueError."""
+    client.raise_view_exceptions = False  # the failure policy, as a client sees it
     with (
         caplog.at_level(logging.ERROR, "django_wsviews"),
         pytest.raises(HandshakeRejected) as refused,
@@ -245,6 +247,7 @@ async def test_str_group_names(
     client: WebSocketClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """group_names = "lobby" (a str, not a list) is an error naming the fix."""
+    client.raise_view_exceptions = False  # the failure policy, as a client sees it
     with (
         caplog.at_level(logging.ERROR, "django_wsviews"),
         pytest.raises(HandshakeRejected),

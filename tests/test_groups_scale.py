@@ -207,6 +207,7 @@ async def test_groups_on_accept_past_the_limit_refuse_the_handshake(
     client: WebSocketClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """More groups on accept than the limit is a programming error: 500, logged, naming the fix."""
+    client.raise_view_exceptions = False  # the failure policy, as a client sees it
     with (
         caplog.at_level(logging.ERROR, "django_wsviews"),
         pytest.raises(HandshakeRejected) as refused,
@@ -223,7 +224,9 @@ async def test_user_group_counts_on_accept(caplog: pytest.LogCaptureFixture) -> 
     from asgiref.sync import sync_to_async
     from django.contrib.auth import get_user_model
 
-    client = WebSocketClient(timeout=T)  # with the middleware, for the session
+    client = WebSocketClient(
+        timeout=T, raise_view_exceptions=False
+    )  # with the middleware, for the session
     user = await sync_to_async(get_user_model().objects.create_user)("ann")
     await client.aforce_login(user)
     ws, view = await open_held(client, "/ws/many-user/?n=99")

@@ -198,11 +198,14 @@ class TestOrigin:
             await ws.send("through")
             assert await ws.receive() == "through"
         # The same origin without the setting is refused: the setting did it.
-        with override_settings(
-            CSRF_TRUSTED_ORIGINS=[],
-            WSVIEWS_ALLOWED_ORIGINS=[],
-            WSVIEWS_CHECK_ORIGIN=True,
-        ), pytest.raises(HandshakeRejected):
+        with (
+            override_settings(
+                CSRF_TRUSTED_ORIGINS=[],
+                WSVIEWS_ALLOWED_ORIGINS=[],
+                WSVIEWS_CHECK_ORIGIN=True,
+            ),
+            pytest.raises(HandshakeRejected),
+        ):
             await client.connect("/ws/echo/")
 
     @override_settings(WSVIEWS_ALLOWED_ORIGINS=["https://mobile.example"])
@@ -213,11 +216,14 @@ class TestOrigin:
             await ws.send("through")
             assert await ws.receive() == "through"
         # The same origin without the setting is refused: the setting did it.
-        with override_settings(
-            CSRF_TRUSTED_ORIGINS=[],
-            WSVIEWS_ALLOWED_ORIGINS=[],
-            WSVIEWS_CHECK_ORIGIN=True,
-        ), pytest.raises(HandshakeRejected):
+        with (
+            override_settings(
+                CSRF_TRUSTED_ORIGINS=[],
+                WSVIEWS_ALLOWED_ORIGINS=[],
+                WSVIEWS_CHECK_ORIGIN=True,
+            ),
+            pytest.raises(HandshakeRejected),
+        ):
             await client.connect("/ws/echo/")
 
     @override_settings(WSVIEWS_CHECK_ORIGIN=False)
@@ -228,11 +234,14 @@ class TestOrigin:
             await ws.send("through")
             assert await ws.receive() == "through"
         # The same origin without the setting is refused: the setting did it.
-        with override_settings(
-            CSRF_TRUSTED_ORIGINS=[],
-            WSVIEWS_ALLOWED_ORIGINS=[],
-            WSVIEWS_CHECK_ORIGIN=True,
-        ), pytest.raises(HandshakeRejected):
+        with (
+            override_settings(
+                CSRF_TRUSTED_ORIGINS=[],
+                WSVIEWS_ALLOWED_ORIGINS=[],
+                WSVIEWS_CHECK_ORIGIN=True,
+            ),
+            pytest.raises(HandshakeRejected),
+        ):
             await client.connect("/ws/echo/")
 
     async def test_per_view_settings(self) -> None:

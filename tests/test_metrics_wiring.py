@@ -115,7 +115,7 @@ async def test_refusals_name_their_reason(
     reason: RejectReason,
 ) -> None:
     """Each kind of refused handshake is counted and signalled with its reason and status."""
-    client = WebSocketClient(timeout=T, headers=headers)
+    client = WebSocketClient(timeout=T, headers=headers, raise_view_exceptions=False)
     with pytest.raises(HandshakeRejected) as refused:
         await client.connect(path)
     assert refused.value.status == status

@@ -66,6 +66,7 @@ async def test_permission_required_accepts_a_user_with_it() -> None:
 async def test_missing_permission_required_is_a_500() -> None:
     """A PermissionRequiredMixin without permission_required refuses with 500."""
     client = await logged_in("x")
+    client.raise_view_exceptions = False  # the failure policy, as a client sees it
     with pytest.raises(HandshakeRejected) as refused:
         await client.connect("/ws/misconfigured-permission/")
     assert refused.value.status == 500
@@ -91,6 +92,8 @@ async def test_mixin_without_auth_middleware_explains(
 ) -> None:
     """Without AuthenticationMiddleware the mixin refuses with 500 and says what to add."""
     with pytest.raises(HandshakeRejected) as refused:
-        await WebSocketClient().connect("/ws/login-required/")
+        await WebSocketClient(raise_view_exceptions=False).connect(
+            "/ws/login-required/"
+        )
     assert refused.value.status == 500
     assert "AuthenticationMiddleware" in caplog.text

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import TestCase, override_settings
+from django.urls import NoReverseMatch, include
+from django.urls import path as route
 
+from django_wsviews import CloseCode, GroupMessage, WebSocketView, abroadcast
 from django_wsviews.exceptions import (
     ConnectionClosed,
     HandshakeRejected,
     HandshakeTimeout,
     WebSocketError,
 )
-from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
+from django_wsviews.testing import Closed, WebSocketClient, WebSocketTestConnection
 
 from . import extra_views
 
@@ -164,8 +170,9 @@ async def test_restricted_server_close_code_mapped() -> None:
 
 @with_testing_urls
 async def test_view_error_closes_with_1011() -> None:
-    """An exception in a hook after accept closes the connection with 1011."""
-    async with WebSocketClient().connect("/t/crashing/") as ws:
+    """With raise_view_exceptions=False, an exception in a hook after accept closes with 1011."""
+    client = WebSocketClient(raise_view_exceptions=False)
+    async with client.connect("/t/crashing/") as ws:
         await ws.send("anything")
         assert await ws.wait_closed() == 1011
 
@@ -458,3 +465,557 @@ class WebSocketClientTestCase(TestCase):
         async with self.ws_client.connect("/ws/echo/") as ws:
             await ws.send("tc")
             assert await ws.receive() == "tc"
+
+
+# Views of the tests below, routed by this module's own URLconf ---------------------
+
+
+class SendsThenFails(WebSocketView):
+    """Send "before", then raise ValueError, on every message."""
+
+    async def receive(self, message: str | bytes) -> None:
+        await self.send("before")
+        raise ValueError(f"failed on {message!r}")
+
+
+class FailsInConnect(WebSocketView):
+    """Raise in connect(), before accepting."""
+
+    async def connect(self) -> None:
+        raise KeyError("no such room")
+
+
+class FailsInPlainHook(WebSocketView):
+    """Raise in a plain receive(), which runs in a worker thread."""
+
+    def receive(self, message: str | bytes) -> None:
+        raise LookupError("raised in a worker thread")
+
+
+class FailsInDisconnect(WebSocketView):
+    """Raise in disconnect()."""
+
+    async def disconnect(self, code: int) -> None:
+        raise RuntimeError(f"disconnect({code}) failed")
+
+
+class FailsInReceiveGroup(WebSocketView):
+    """Join "testing.fails" and raise on each of its messages."""
+
+    group_names = ["testing.fails"]
+
+    async def receive_group(self, message: GroupMessage) -> None:
+        raise ZeroDivisionError(f"group message {message.data!r}")
+
+
+class HandlesItsErrors(WebSocketView):
+    """Raise on every message, and answer the error itself, staying open."""
+
+    async def receive(self, message: str | bytes) -> None:
+        raise ValueError("handled by the view")
+
+    async def handle_exception(self, exc: Exception) -> None:
+        await self.send(f"error: {exc}")
+
+
+class BrokenHandler(WebSocketView):
+    """Raise on every message, and raise again in handle_exception()."""
+
+    async def receive(self, message: str | bytes) -> None:
+        raise ValueError("the first failure")
+
+    async def handle_exception(self, exc: Exception) -> None:
+        raise RuntimeError("handle_exception() failed too") from exc
+
+
+class ClosesOnMessage(WebSocketView):
+    """Close with 4000 "bye" on the first message."""
+
+    async def receive(self, message: str | bytes) -> None:
+        await self.close(4000, "bye")
+
+
+class Streams(WebSocketView):
+    """On a message, send "tick" every 10 ms until the client leaves."""
+
+    async def receive(self, message: str | bytes) -> None:
+        while True:
+            await self.send("tick")
+            await asyncio.sleep(0.01)
+
+
+class Where(WebSocketView):
+    """Send the path, the URL kwargs and the query string as JSON."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.send_json(
+            {
+                "path": self.request.path,
+                "kwargs": self.kwargs,
+                "GET": {key: self.request.GET.getlist(key) for key in self.request.GET},
+            }
+        )
+
+    async def send_json(self, content: Any) -> None:
+        await self.send(json.dumps(content))
+
+
+class WhoAmI(WebSocketView):
+    """Send the user's name ("" when anonymous), from a plain connect()."""
+
+    def connect(self) -> None:
+        self.accept()
+        self.send(self.request.user.get_username())
+
+
+class CountsUsersPlain(WebSocketView):
+    """Answer a username with how many users have it, from a plain hook."""
+
+    def receive(self, message: str | bytes) -> None:
+        count = get_user_model().objects.filter(username=message).count()
+        self.send(f"{count} in {threading.current_thread().name}")
+
+
+class CountsUsersAsync(WebSocketView):
+    """Answer a username with how many users have it, from an async hook."""
+
+    async def receive(self, message: str | bytes) -> None:
+        count = await get_user_model().objects.filter(username=message).acount()
+        await self.send(str(count))
+
+
+def exploding_middleware(get_response: Any) -> Any:
+    """A middleware that raises OSError for a handshake with ?explode in its query."""
+
+    def middleware(request: Any) -> Any:
+        if "explode" in request.GET:
+            raise OSError("the middleware exploded")
+        return get_response(request)
+
+    return middleware
+
+
+urlpatterns: list[object] = []
+
+ws_urlpatterns = [
+    route("echo/", extra_views.Echo.as_view(), name="echo"),
+    route("sends-then-fails/", SendsThenFails.as_view()),
+    route("fails-in-connect/", FailsInConnect.as_view()),
+    route("fails-in-plain-hook/", FailsInPlainHook.as_view()),
+    route("fails-in-disconnect/", FailsInDisconnect.as_view()),
+    route("fails-in-receive-group/", FailsInReceiveGroup.as_view()),
+    route("handles-its-errors/", HandlesItsErrors.as_view()),
+    route("broken-handler/", BrokenHandler.as_view()),
+    route("closes-on-message/", ClosesOnMessage.as_view()),
+    route("streams/", Streams.as_view()),
+    route("who-am-i/", WhoAmI.as_view()),
+    route("count/plain/", CountsUsersPlain.as_view()),
+    route("count/async/", CountsUsersAsync.as_view()),
+    route(
+        "chat/",
+        include(([route("<slug:room>/", Where.as_view(), name="room")], "chat")),
+    ),
+    route("where/<int:n>/", Where.as_view(), name="where"),
+]
+
+own_urls = pytest.mark.urls(__name__)
+
+
+def raised_in(exc: BaseException, view: type) -> bool:
+    """Return whether ``exc``'s traceback goes through a method of a ``view`` instance."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if isinstance(tb.tb_frame.f_locals.get("self"), view):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+# A view's exceptions, raised in the test -------------------------------------------
+
+
+@own_urls
+async def test_view_exception_raised_at_receive_after_earlier_messages() -> None:
+    """A hook's exception is raised at the test's next receive(), after what the view sent before it, with the view's traceback."""
+    async with WebSocketClient().connect("/sends-then-fails/") as ws:
+        await ws.send("x")
+        assert await ws.receive() == "before"
+        with pytest.raises(ValueError, match="failed on 'x'") as info:
+            await ws.receive()
+        assert raised_in(info.value, SendsThenFails)
+        # The failure policy still ran: the connection is closed with 1011.
+        assert await ws.wait_closed() == CloseCode.INTERNAL_ERROR
+
+
+@own_urls
+async def test_view_exception_raised_once() -> None:
+    """Once raised, a view's exception is not raised again by the close at the end of the block."""
+    async with WebSocketClient().connect("/sends-then-fails/") as ws:
+        await ws.send("x")
+        assert await ws.receive() == "before"
+        with pytest.raises(ValueError, match="failed on 'x'"):
+            await ws.receive()
+
+
+@own_urls
+async def test_view_exception_raised_by_wait_closed() -> None:
+    """wait_closed() raises the view's exception instead of returning 1011."""
+    async with WebSocketClient().connect("/sends-then-fails/") as ws:
+        await ws.send("x")
+        with pytest.raises(ValueError, match="failed on 'x'"):
+            await ws.wait_closed()
+
+
+@own_urls
+async def test_view_exception_in_connect_raised_by_connect() -> None:
+    """An exception in connect() is raised by connect() (not HandshakeRejected), once the application has ended."""
+    connecting = WebSocketClient().connect("/fails-in-connect/")
+    with pytest.raises(KeyError, match="no such room") as info:
+        await connecting
+    assert raised_in(info.value, FailsInConnect)
+    assert connecting.connection._task is not None
+    assert connecting.connection._task.done()
+
+
+@own_urls
+async def test_view_exception_in_plain_hook_raised() -> None:
+    """An exception in a plain hook, raised in a worker thread, is raised in the test too."""
+    async with WebSocketClient().connect("/fails-in-plain-hook/") as ws:
+        await ws.send("x")
+        with pytest.raises(LookupError, match="worker thread") as info:
+            await ws.receive()
+    assert raised_in(info.value, FailsInPlainHook)
+
+
+@own_urls
+async def test_view_exception_in_disconnect_raised_by_the_close() -> None:
+    """An exception in disconnect() is raised by the close at the end of async with."""
+    with pytest.raises(RuntimeError, match=r"disconnect\(1000\) failed"):
+        async with WebSocketClient().connect("/fails-in-disconnect/"):
+            pass
+    ws = await WebSocketClient().connect("/fails-in-disconnect/")
+    with pytest.raises(RuntimeError, match=r"disconnect\(4000\) failed"):
+        await ws.close(4000)
+
+
+@own_urls
+async def test_view_exception_in_receive_group_raised() -> None:
+    """An exception in receive_group(), run by group delivery, is raised in the test."""
+    async with WebSocketClient().connect("/fails-in-receive-group/") as ws:
+        await abroadcast("testing.fails", "boom")
+        with pytest.raises(ZeroDivisionError, match="'boom'"):
+            await ws.receive()
+
+
+@own_urls
+async def test_view_exception_pending_at_the_end_of_the_block_is_raised() -> None:
+    """A view's exception no wait has raised yet is raised when the async with block ends."""
+
+    async def exchange() -> None:
+        async with WebSocketClient().connect("/sends-then-fails/") as ws:
+            await ws.send("x")
+            assert await ws.receive() == "before"
+
+    with pytest.raises(ValueError, match="failed on 'x'"):
+        await exchange()
+
+
+@own_urls
+async def test_failing_block_not_masked_by_a_view_exception() -> None:
+    """When the async with block fails, its own exception propagates, not the view's."""
+
+    async def exchange() -> None:
+        async with WebSocketClient().connect("/sends-then-fails/") as ws:
+            await ws.send("x")
+            assert await ws.receive() == "before"
+            raise AssertionError("the test's own")
+
+    with pytest.raises(AssertionError, match="the test's own"):
+        await exchange()
+
+
+@own_urls
+async def test_middleware_exception_raised_by_connect() -> None:
+    """An exception a middleware raises during the handshake (Django answers 500) is raised by connect()."""
+    middleware = [f"{__name__}.exploding_middleware"]
+    with override_settings(MIDDLEWARE=middleware, WSVIEWS_MIDDLEWARE=middleware):
+        async with WebSocketClient().connect("/echo/") as ws:  # no ?explode
+            await ws.send("fine")
+            assert await ws.receive() == "fine"
+        with pytest.raises(OSError, match="the middleware exploded"):
+            await WebSocketClient().connect("/echo/?explode=1")
+        with pytest.raises(HandshakeRejected) as refused:
+            await WebSocketClient(raise_view_exceptions=False).connect(
+                "/echo/?explode=1"
+            )
+    assert refused.value.status == 500
+
+
+@own_urls
+async def test_exception_the_view_handles_is_not_raised() -> None:
+    """An exception a view's own handle_exception() deals with is not raised; the connection stays open."""
+    async with WebSocketClient().connect("/handles-its-errors/") as ws:
+        await ws.send("x")
+        assert await ws.receive() == "error: handled by the view"
+        await ws.send("y")
+        assert await ws.receive() == "error: handled by the view"
+
+
+@own_urls
+async def test_exception_of_handle_exception_raised() -> None:
+    """An exception that handle_exception() itself raises is raised in the test, chained to the first."""
+    async with WebSocketClient().connect("/broken-handler/") as ws:
+        await ws.send("x")
+        with pytest.raises(RuntimeError, match="failed too") as info:
+            await ws.receive()
+    assert isinstance(info.value.__cause__, ValueError)
+    client = WebSocketClient(raise_view_exceptions=False)
+    async with client.connect("/broken-handler/") as ws:
+        await ws.send("x")
+        assert await ws.wait_closed() == CloseCode.INTERNAL_ERROR
+
+
+@own_urls
+async def test_without_raise_view_exceptions_the_failure_policy_shows() -> None:
+    """raise_view_exceptions=False gives what a client sees: 1011 after accept, 500 before."""
+    client = WebSocketClient(raise_view_exceptions=False)
+    async with client.connect("/sends-then-fails/") as ws:
+        await ws.send("x")
+        assert await ws.receive() == "before"
+        assert await ws.wait_closed() == CloseCode.INTERNAL_ERROR
+    with pytest.raises(HandshakeRejected) as info:
+        await client.connect("/fails-in-connect/")
+    assert info.value.status == 500
+    async with client.connect("/fails-in-disconnect/"):
+        pass
+
+
+# Timeouts are TimeoutErrors ------------------------------------------------------------
+
+
+@own_urls
+async def test_receive_timeout_is_a_timeout_error() -> None:
+    """A receive that times out raises TimeoutError, still a HandshakeTimeout and a WebSocketError."""
+    async with WebSocketClient().connect("/echo/") as ws:
+        with pytest.raises(TimeoutError) as info:
+            await ws.receive(timeout=0.01)
+    assert isinstance(info.value, HandshakeTimeout)
+    assert isinstance(info.value, WebSocketError)
+
+
+@with_testing_urls
+async def test_handshake_timeout_is_a_timeout_error() -> None:
+    """A handshake that times out raises TimeoutError."""
+    connecting = WebSocketClient().connect("/t/hanging-connect/", timeout=0.05)
+    try:
+        with pytest.raises(TimeoutError):
+            await connecting
+    finally:
+        await reap(connecting.connection)
+
+
+@own_urls
+async def test_wait_closed_timeout_bounds_the_whole_wait() -> None:
+    """wait_closed(timeout) fails after that time in all, even while messages keep coming."""
+    loop = asyncio.get_running_loop()
+    async with WebSocketClient().connect("/streams/") as ws:
+        await ws.send("go")
+        assert await ws.receive() == "tick"
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.wait_closed(timeout=0.1), QUICK * 2)
+        assert loop.time() - started < QUICK
+
+
+# Nothing arrives --------------------------------------------------------------------------
+
+
+@own_urls
+async def test_assert_no_message_passes_when_nothing_comes() -> None:
+    """assert_no_message() returns after its timeout when the view sends nothing; the connection stays usable."""
+    loop = asyncio.get_running_loop()
+    async with WebSocketClient().connect("/echo/") as ws:
+        started = loop.time()
+        await ws.assert_no_message(timeout=0.05)
+        assert 0.04 <= loop.time() - started < QUICK
+        await ws.send("after")
+        assert await ws.receive() == "after"
+
+
+@with_testing_urls
+async def test_assert_no_message_fails_showing_what_came() -> None:
+    """assert_no_message() fails with an AssertionError that shows the message that came."""
+    async with WebSocketClient().connect("/t/greeter/") as ws:
+        with pytest.raises(AssertionError, match="got") as info:
+            await ws.assert_no_message(timeout=QUICK)
+    assert "'hello'" in str(info.value)
+
+
+@own_urls
+async def test_assert_no_message_shortens_a_long_message() -> None:
+    """A long message is shown shortened in the failure of assert_no_message()."""
+    async with WebSocketClient().connect("/echo/") as ws:
+        await ws.send("x" * 1000)
+        with pytest.raises(AssertionError) as info:
+            await ws.assert_no_message(timeout=QUICK)
+    assert "'xxxx" in str(info.value)
+    assert "..." in str(info.value)
+    assert len(str(info.value)) < 500
+
+
+@own_urls
+async def test_assert_no_message_default_timeout_is_short() -> None:
+    """Without a timeout, assert_no_message() waits a fraction of a second, not the client's timeout."""
+    loop = asyncio.get_running_loop()
+    async with WebSocketClient(timeout=30).connect("/echo/") as ws:
+        started = loop.time()
+        await ws.assert_no_message()
+        assert loop.time() - started < QUICK
+
+
+@own_urls
+async def test_assert_no_message_fails_on_a_close() -> None:
+    """assert_no_message() fails, naming the code and reason, when the view closes meanwhile."""
+    async with WebSocketClient().connect("/closes-on-message/") as ws:
+        await ws.send("x")
+        with pytest.raises(AssertionError, match=r"4000.*'bye'"):
+            await ws.assert_no_message(timeout=QUICK)
+        assert ws.close_code == 4000
+        with pytest.raises(ConnectionClosed):
+            await ws.assert_no_message()
+
+
+@own_urls
+async def test_assert_no_message_raises_the_view_exception() -> None:
+    """A view's exception during assert_no_message() is raised as itself, not as an AssertionError."""
+    async with WebSocketClient().connect("/fails-in-plain-hook/") as ws:
+        await ws.send("x")
+        with pytest.raises(LookupError):
+            await ws.assert_no_message(timeout=QUICK)
+
+
+# Typed results ---------------------------------------------------------------------------
+
+
+@with_testing_urls
+async def test_wait_closed_returns_code_and_reason() -> None:
+    """wait_closed() returns a Closed: equal to the code, with .code and .reason."""
+    async with WebSocketClient().connect("/t/greeter/") as ws:
+        closed = await ws.wait_closed()
+    assert isinstance(closed, Closed)
+    assert closed == 4321
+    assert (closed.code, closed.reason) == (4321, "done")
+    assert type(closed.code) is int
+    assert repr(closed) == "Closed(code=4321, reason='done')"
+    assert (ws.close_code, ws.close_reason) == (4321, "done")
+
+
+@with_testing_urls
+async def test_receive_text_and_bytes() -> None:
+    """receive_text() and receive_bytes() return their type, and raise TypeError for the other."""
+    async with WebSocketClient().connect("/t/greeter/") as ws:
+        assert await ws.receive_text() == "hello"
+        with pytest.raises(TypeError, match="binary frame"):
+            await ws.receive_text()  # b"\x00bin"
+        with pytest.raises(TypeError, match="text frame"):
+            await ws.receive_bytes()  # the JSON
+    async with WebSocketClient().connect("/t/greeter/") as ws:
+        await ws.receive()
+        assert await ws.receive_bytes() == b"\x00bin"
+
+
+# Routes by name --------------------------------------------------------------------------
+
+
+@own_urls
+async def test_connect_to_a_route_name_with_kwargs_and_query() -> None:
+    """connect() takes a namespaced route name with kwargs, and a query mapping."""
+    client = WebSocketClient()
+    async with client.connect(
+        "chat:room", kwargs={"room": "lobby"}, query={"tag": ["a", "b"], "q": "x y"}
+    ) as ws:
+        info = await ws.receive_json()
+    assert info == {
+        "path": "/chat/lobby/",
+        "kwargs": {"room": "lobby"},
+        "GET": {"tag": ["a", "b"], "q": ["x y"]},
+    }
+    async with client.connect("where", args=[7]) as ws:
+        assert (await ws.receive_json())["kwargs"] == {"n": 7}
+    async with client.connect("/where/8/?a=1", query={"b": "2"}) as ws:
+        assert (await ws.receive_json())["GET"] == {"a": ["1"], "b": ["2"]}
+
+
+@own_urls
+async def test_connect_refuses_mixed_paths_and_names() -> None:
+    """args or kwargs with a path, a relative path, or an unknown name fail clearly."""
+    client = WebSocketClient()
+    with pytest.raises(TypeError, match="route name"):
+        client.connect("/where/1/", kwargs={"n": 1})
+    with pytest.raises(ValueError, match="starts with '/'"):
+        client.connect("where/1/")
+    with pytest.raises(NoReverseMatch):
+        client.connect("chat:nowhere")
+
+
+# Logging in per connection ----------------------------------------------------------------
+
+
+@own_urls
+@pytest.mark.django_db(transaction=True)
+async def test_connect_as_a_user() -> None:
+    """connect(user=...) logs that user in for that handshake only; the client's own login stays."""
+    users = get_user_model().objects
+    alice = await users.acreate(username="alice")
+    bob = await users.acreate(username="bob")
+    client = WebSocketClient()
+    async with client.connect("/who-am-i/", user=alice) as ws:
+        assert await ws.receive() == "alice"
+    async with client.connect("/who-am-i/") as ws:
+        assert await ws.receive() == ""
+    await client.aforce_login(bob)
+    async with client.connect("/who-am-i/", user=alice) as ws:
+        assert await ws.receive() == "alice"
+    async with client.connect("/who-am-i/") as ws:
+        assert await ws.receive() == "bob"
+    with pytest.raises(TypeError, match="Cookie header"):
+        client.connect("/who-am-i/", user=alice, headers={"Cookie": "a=b"})
+
+
+# Databases in async tests --------------------------------------------------------------------
+
+
+@own_urls
+@pytest.mark.django_db(transaction=True)
+async def test_rows_of_an_async_test_seen_by_plain_and_async_hooks() -> None:
+    """With django_db(transaction=True), a row the async test creates is seen by a plain hook (in its own thread) and an async hook."""
+    await get_user_model().objects.acreate(username="dora")
+    client = WebSocketClient()
+    async with client.connect("/count/plain/") as ws:
+        await ws.send("dora")
+        count, _, thread = (await ws.receive_text()).partition(" in ")
+    assert count == "1"
+    assert thread != threading.current_thread().name
+    async with client.connect("/count/async/") as ws:
+        await ws.send("dora")
+        assert await ws.receive() == "1"
+
+
+@own_urls
+class DatabaseInTestCaseTests(TestCase):
+    """The client in a Django TestCase: hooks see the test's transaction."""
+
+    def setUp(self) -> None:
+        """Create a row inside the test's transaction (rolled back after it)."""
+        get_user_model().objects.create(username="erin")
+
+    async def test_plain_and_async_hooks_see_the_transaction(self) -> None:
+        """A row created in setUp is seen by a plain hook, in the thread that holds the transaction, and by an async hook."""
+        client = WebSocketClient()
+        async with client.connect("/count/plain/") as ws:
+            await ws.send("erin")
+            assert await ws.receive() == f"1 in {threading.main_thread().name}"
+        async with client.connect("/count/async/") as ws:
+            await ws.send("erin")
+            assert await ws.receive() == "1"

@@ -255,7 +255,7 @@ async def test_token_is_not_in_error_logs(caplog: pytest.LogCaptureFixture) -> N
     """A view's error log and the report mailed from it never contain the token."""
     token = await token_for("failing")
     with caplog.at_level(logging.DEBUG), pytest.raises(HandshakeRejected) as refused:
-        await WebSocketClient().connect(
+        await WebSocketClient(raise_view_exceptions=False).connect(
             "/ws/failing/", subprotocols=[f"bearer.{token}"]
         )
     assert refused.value.status == 500
@@ -285,7 +285,7 @@ async def test_token_is_not_in_logs_of_a_failed_accept(
     """An error inside accept(), after the bearer item is chosen, logs no token."""
     token = await token_for("accepting")
     with caplog.at_level(logging.DEBUG), pytest.raises(HandshakeRejected) as refused:
-        await WebSocketClient().connect(
+        await WebSocketClient(raise_view_exceptions=False).connect(
             "/ws/failing-accept/", subprotocols=[f"bearer.{token}"]
         )
     assert refused.value.status == 500
@@ -299,7 +299,7 @@ async def test_unoffered_subprotocol_error_hides_the_value(
 ) -> None:
     """accept() with a subprotocol the client did not offer fails without naming it."""
     with caplog.at_level(logging.DEBUG), pytest.raises(HandshakeRejected):
-        await WebSocketClient().connect(
+        await WebSocketClient(raise_view_exceptions=False).connect(
             "/ws/unoffered-bearer/", subprotocols=["bearer.offered"]
         )
     errors = [record.exc_info[1] for record in caplog.records if record.exc_info]
@@ -360,7 +360,7 @@ def test_anonymous_users_get_no_token() -> None:
 async def test_unoffered_choice_is_refused(caplog: pytest.LogCaptureFixture) -> None:
     """A select_subprotocol() answer the client did not offer refuses the handshake."""
     with caplog.at_level(logging.ERROR), pytest.raises(HandshakeRejected) as refused:
-        await WebSocketClient().connect(
+        await WebSocketClient(raise_view_exceptions=False).connect(
             "/ws/unoffered-choice/", subprotocols=["chat.v1"]
         )
     assert refused.value.status == 500

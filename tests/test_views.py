@@ -93,6 +93,9 @@ class TestMessages:
 
     async def test_send_rejects_other_types(self, client_ws: WebSocketClient) -> None:
         """send() with a dict raises TypeError, which closes the socket with 1011."""
+        client_ws.raise_view_exceptions = (
+            False  # the failure policy, as a client sees it
+        )
         async with client_ws.connect("/ws/bad-send/") as ws:
             await ws.send("x")
             assert await ws.wait_closed() == CloseCode.INTERNAL_ERROR
@@ -145,12 +148,18 @@ class TestHandshake:
         self, client_ws: WebSocketClient
     ) -> None:
         """send() before accept() raises InvalidState, which refuses with 500."""
+        client_ws.raise_view_exceptions = (
+            False  # the failure policy, as a client sees it
+        )
         with pytest.raises(HandshakeRejected) as refused:
             await client_ws.connect("/ws/early/")
         assert refused.value.status == 500
 
     async def test_accept_twice(self, client_ws: WebSocketClient) -> None:
         """A second accept() raises InvalidState, closing the socket with 1011."""
+        client_ws.raise_view_exceptions = (
+            False  # the failure policy, as a client sees it
+        )
         ws = await client_ws.connect("/ws/double-accept/")
         assert await ws.wait_closed() == CloseCode.INTERNAL_ERROR
 
@@ -179,6 +188,9 @@ class TestClose:
         self, client_ws: WebSocketClient, code: int
     ) -> None:
         """close() with a code a server may not send raises, so the socket closes 1011."""
+        client_ws.raise_view_exceptions = (
+            False  # the failure policy, as a client sees it
+        )
         async with client_ws.connect("/ws/close/") as ws:
             await ws.send(f"{code}")
             assert await ws.wait_closed() == CloseCode.INTERNAL_ERROR
@@ -207,6 +219,9 @@ class TestFailurePolicy:
         self, client_ws: WebSocketClient, caplog: pytest.LogCaptureFixture
     ) -> None:
         """An exception in receive() is logged with its traceback and closes with 1011."""
+        client_ws.raise_view_exceptions = (
+            False  # the failure policy, as a client sees it
+        )
         async with client_ws.connect("/ws/receive-error/") as ws:
             await ws.send("boom")
             assert await ws.wait_closed() == CloseCode.INTERNAL_ERROR
@@ -220,6 +235,9 @@ class TestFailurePolicy:
         self, client_ws: WebSocketClient
     ) -> None:
         """An exception in connect() refuses the handshake with 500."""
+        client_ws.raise_view_exceptions = (
+            False  # the failure policy, as a client sees it
+        )
         with pytest.raises(HandshakeRejected) as refused:
             await client_ws.connect("/ws/connect-error/")
         assert refused.value.status == 500
@@ -228,6 +246,9 @@ class TestFailurePolicy:
         self, client_ws: WebSocketClient
     ) -> None:
         """Django's got_request_exception is sent with the view class and request."""
+        client_ws.raise_view_exceptions = (
+            False  # the failure policy, as a client sees it
+        )
         received = []
 
         def receiver(sender: object, request: object, **kwargs: object) -> None:
@@ -258,6 +279,9 @@ class TestFailurePolicy:
         self, client_ws: WebSocketClient
     ) -> None:
         """A failing connection does not disturb another one."""
+        client_ws.raise_view_exceptions = (
+            False  # the failure policy, as a client sees it
+        )
         async with client_ws.connect("/ws/echo/") as healthy:
             async with client_ws.connect("/ws/receive-error/") as failing:
                 await failing.send("boom")
@@ -293,6 +317,9 @@ class TestDisconnect:
         self, client_ws: WebSocketClient
     ) -> None:
         """disconnect() gets the code the view closed with."""
+        client_ws.raise_view_exceptions = (
+            False  # the failure policy, as a client sees it
+        )
         async with client_ws.connect("/ws/receive-error/") as ws:
             await ws.send("boom")
             await ws.wait_closed()
