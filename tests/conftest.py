@@ -8,7 +8,7 @@ import pytest
 
 from django_wsviews.testing import WebSocketClient
 
-from . import views
+from .support import views
 
 
 @pytest.fixture

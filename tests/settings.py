@@ -23,7 +23,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
-ROOT_URLCONF = "tests.urls"
+ROOT_URLCONF = "tests.support.urls"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -52,6 +52,6 @@ LOGGING_CONFIG = None
 
 # The PostgreSQL group backend LISTENs and NOTIFYs through this alias (no test
 # database is created for it); WSVIEWS_TEST_POSTGRES_* point it elsewhere.
-from .services import postgres_database  # noqa: E402
+from .support.services import postgres_database  # noqa: E402
 
 DATABASES["wsviews_postgres"] = postgres_database()

@@ -21,10 +21,10 @@ from django_wsviews.actions import SUBPROTOCOL, collect_actions
 from django_wsviews.payloads import MAX_ERRORS
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
 
-from . import actions_views
-from .actions_views import ChatView
+from .support import actions_views
+from .support.actions_views import ChatView
 
-pytestmark = pytest.mark.urls("tests.actions_views")
+pytestmark = pytest.mark.urls("tests.support.actions_views")
 
 CHAT = "/actions/chat/"
 _MISSING: Any = object()

@@ -16,7 +16,7 @@ from django_wsviews.asgi import WebSocketMiddleware, get_asgi_application
 from django_wsviews.exceptions import HandshakeRejected
 from django_wsviews.testing import WebSocketClient
 
-from . import views
+from .support import views
 
 
 class Recorder:
@@ -157,7 +157,7 @@ class TestRouting:
             await client_ws.connect("/ws/included/http-only/")
         assert refused.value.status == 404
 
-    @override_settings(ROOT_URLCONF="tests.urls_bad")
+    @override_settings(ROOT_URLCONF="tests.support.urls_bad")
     async def test_non_view_in_ws_urlpatterns_is_refused_500(
         self, client_ws: WebSocketClient, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -238,7 +238,7 @@ class TestLifespanChecks:
         self, settings: Any, caplog: pytest.LogCaptureFixture
     ) -> None:
         """A WebSocket view in urlpatterns is logged at startup (E003 and its hint); startup completes."""
-        settings.ROOT_URLCONF = "tests.urls_checks_e003"
+        settings.ROOT_URLCONF = "tests.support.urls_checks_e003"
         lifespan = Lifespan(WebSocketMiddleware(ASGIHandler()))
         with caplog.at_level(logging.WARNING, "django_wsviews.checks"):
             assert await lifespan.event("startup") == {
@@ -253,7 +253,7 @@ class TestLifespanChecks:
         self, settings: Any, caplog: pytest.LogCaptureFixture
     ) -> None:
         """A mistyped setting is a logged warning; SILENCED_SYSTEM_CHECKS holds at startup."""
-        settings.ROOT_URLCONF = "tests.urls_checks_e003"
+        settings.ROOT_URLCONF = "tests.support.urls_checks_e003"
         settings.SILENCED_SYSTEM_CHECKS = ["django_wsviews.E003"]
         settings.WSVIEWS_RATE_LIMITS = "20/s"
         lifespan = Lifespan(WebSocketMiddleware(ASGIHandler()))

@@ -28,8 +28,8 @@ from django_wsviews import BroadcastError
 from django_wsviews.backends import BaseBackend
 from django_wsviews.backends.memory import MemoryBackend
 
-from .groups_support import LogEvent, spare_port, unavailable
-from .services import redis_url
+from .support.groups_support import LogEvent, spare_port, unavailable
+from .support.services import redis_url
 
 T = 5.0
 

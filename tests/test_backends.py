@@ -17,7 +17,7 @@ from django_wsviews.backends import (
 )
 from django_wsviews.backends.memory import MemoryBackend
 
-from .groups_support import RecordingBackend
+from .support.groups_support import RecordingBackend
 
 
 def test_default_is_memory() -> None:
@@ -30,7 +30,7 @@ def test_default_is_memory() -> None:
 def test_loaded_once_and_reset_on_change(settings: Any) -> None:
     """The setting is loaded once, and again after it changes."""
     settings.WSVIEWS_BACKEND = {
-        "BACKEND": "tests.groups_support.RecordingBackend",
+        "BACKEND": "tests.support.groups_support.RecordingBackend",
         "OPTIONS": {"TAG": "x"},
     }
     first = get_backend_config()

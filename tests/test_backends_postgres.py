@@ -33,9 +33,9 @@ from django_wsviews.backends.postgres import (
 from django_wsviews.hub import get_hub
 from django_wsviews.testing import WebSocketClient
 
-from .groups_support import LogEvent, spare_port, unavailable
+from .support.groups_support import LogEvent, spare_port, unavailable
 
-pytestmark = pytest.mark.urls("tests.groups_urls")
+pytestmark = pytest.mark.urls("tests.support.groups_urls")
 
 T = 5.0
 POSTGRES = "django_wsviews.backends.postgres.PostgresBackend"

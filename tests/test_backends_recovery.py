@@ -30,9 +30,9 @@ from django_wsviews.backends.postgres import PostgresBackend
 from django_wsviews.backends.redis import RedisBackend
 from django_wsviews.testing import WebSocketClient
 
-from .groups_support import LogEvent, PostgresServer, RedisServer, UvicornServer
+from .support.groups_support import LogEvent, PostgresServer, RedisServer, UvicornServer
 
-pytestmark = pytest.mark.urls("tests.groups_urls")
+pytestmark = pytest.mark.urls("tests.support.groups_urls")
 
 T = 5.0
 REDIS_LOG = "django_wsviews.backends.redis"

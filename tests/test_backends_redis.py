@@ -31,16 +31,16 @@ from django_wsviews.backends.redis import RedisBackend
 from django_wsviews.hub import get_hub
 from django_wsviews.testing import WebSocketClient
 
-from .groups_support import (
+from .support.groups_support import (
     LogEvent,
     RedisServer,
     eventually,
     spare_port,
     unavailable,
 )
-from .services import redis_url
+from .support.services import redis_url
 
-pytestmark = pytest.mark.urls("tests.groups_urls")
+pytestmark = pytest.mark.urls("tests.support.groups_urls")
 
 T = 5.0
 REDIS = "django_wsviews.backends.redis.RedisBackend"

@@ -38,9 +38,9 @@ from django_wsviews.groups import user_group_name, validate_group_name
 from django_wsviews.hub import get_hub
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
 
-from .views import events
+from .support.views import events
 
-pytestmark = pytest.mark.urls("tests.groups_urls")
+pytestmark = pytest.mark.urls("tests.support.groups_urls")
 
 T = 5.0  # seconds: the bound of every receive
 

@@ -22,8 +22,8 @@ from websockets.exceptions import ConnectionClosed
 
 from django_wsviews import CloseCode
 
-from .groups_support import UvicornServer, unavailable
-from .services import postgres_database, redis_url
+from .support.groups_support import UvicornServer, unavailable
+from .support.services import postgres_database, redis_url
 
 T = 10.0
 

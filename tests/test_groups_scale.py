@@ -23,7 +23,7 @@ from django_wsviews.exceptions import HandshakeRejected
 from django_wsviews.hub import get_hub
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
 
-from .groups_support import RedisServer
+from .support.groups_support import RedisServer
 
 pytestmark = pytest.mark.urls("tests.test_groups_scale")
 

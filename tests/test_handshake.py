@@ -13,7 +13,7 @@ from django.test import override_settings
 from django_wsviews.exceptions import HandshakeRejected
 from django_wsviews.testing import WebSocketClient
 
-from . import middleware, views
+from .support import middleware, views
 
 
 def with_middleware(*paths: str) -> override_settings:
@@ -50,7 +50,7 @@ async def test_auser_in_async_hooks() -> None:
 
 async def test_middleware_response_refuses_with_its_status() -> None:
     """A middleware that returns a response refuses the handshake with its status."""
-    with with_middleware("tests.middleware.refuse_teapots"):
+    with with_middleware("tests.support.middleware.refuse_teapots"):
         client = WebSocketClient()
         with pytest.raises(HandshakeRejected) as refused:
             await client.connect("/ws/echo/?teapot=1")
@@ -63,7 +63,7 @@ async def test_middleware_response_refuses_with_its_status() -> None:
 
 async def test_middleware_headers_and_cookies_go_out_with_accept() -> None:
     """Headers and cookies middleware add to the handshake response reach the client."""
-    with with_middleware("tests.middleware.add_header"):
+    with with_middleware("tests.support.middleware.add_header"):
         async with WebSocketClient().connect("/ws/middleware/") as ws:
             info = json.loads(await ws.receive())  # type: ignore[arg-type]
             names = dict(ws.headers)
@@ -75,7 +75,9 @@ async def test_middleware_headers_and_cookies_go_out_with_accept() -> None:
 
 async def test_async_only_middleware_runs() -> None:
     """An async-only middleware is adapted into the chain and runs."""
-    with with_middleware("tests.middleware.AsyncOnly", "tests.middleware.add_header"):
+    with with_middleware(
+        "tests.support.middleware.AsyncOnly", "tests.support.middleware.add_header"
+    ):
         async with WebSocketClient().connect("/ws/middleware/") as ws:
             info = json.loads(await ws.receive())  # type: ignore[arg-type]
     assert info == {"tagged": True, "async": True, "session": False}
@@ -84,7 +86,7 @@ async def test_async_only_middleware_runs() -> None:
 async def test_process_view_sees_the_view_callable() -> None:
     """process_view() gets the route's callable, args and kwargs, and can refuse."""
     middleware.seen.clear()
-    with with_middleware("tests.middleware.ViewRecorder"):
+    with with_middleware("tests.support.middleware.ViewRecorder"):
         client = WebSocketClient()
         async with client.connect("/ws/info/lobby/3/") as ws:
             await ws.receive()

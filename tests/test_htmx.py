@@ -28,9 +28,9 @@ from django_wsviews.htmx import (
 )
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
 
-from .htmx_views import GROUP, ChatForm
+from .support.htmx_views import GROUP, ChatForm
 
-pytestmark = pytest.mark.urls("tests.htmx_urls")
+pytestmark = pytest.mark.urls("tests.support.htmx_urls")
 
 T = 5.0  # seconds: the bound of every receive
 

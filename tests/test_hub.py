@@ -14,12 +14,12 @@ from django_wsviews.envelope import GroupMessage, encode_message
 from django_wsviews.hub import current_hub, get_hub
 from django_wsviews.testing import WebSocketClient
 
-from .groups_support import RecordingBackend, eventually
+from .support.groups_support import RecordingBackend, eventually
 
-pytestmark = pytest.mark.urls("tests.groups_urls")
+pytestmark = pytest.mark.urls("tests.support.groups_urls")
 
 RECORDING = {
-    "BACKEND": "tests.groups_support.RecordingBackend",
+    "BACKEND": "tests.support.groups_support.RecordingBackend",
     "OPTIONS": {"TAG": "a"},
 }
 

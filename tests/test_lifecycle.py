@@ -15,10 +15,10 @@ from django_wsviews import CloseCode, abroadcast
 from django_wsviews.exceptions import HandshakeTimeout, InvalidState
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
 
-from . import lifecycle_views
-from .groups_support import eventually
+from .support import lifecycle_views
+from .support.groups_support import eventually
 
-pytestmark = pytest.mark.urls("tests.lifecycle_views")
+pytestmark = pytest.mark.urls("tests.support.lifecycle_views")
 
 T = 5.0
 

@@ -13,9 +13,9 @@ from django_wsviews import CloseCode, abroadcast
 from django_wsviews import conf as wsconf
 from django_wsviews.testing import WebSocketClient
 
-from .groups_support import connect_stalled
+from .support.groups_support import connect_stalled
 
-pytestmark = pytest.mark.urls("tests.groups_urls")
+pytestmark = pytest.mark.urls("tests.support.groups_urls")
 
 T = 5.0
 

@@ -52,7 +52,9 @@ async def test_an_echo_connection_is_counted_and_signalled(
     """Opened, two messages each way, closed by the client: signals and snapshot agree."""
     client = WebSocketClient(timeout=T)
     async with client.connect("/ws/echo/") as ws:
-        assert metrics.snapshot().open_connections == {"tests.views.EchoView": 1}
+        assert metrics.snapshot().open_connections == {
+            "tests.support.views.EchoView": 1
+        }
         for text in ("hi", "there"):
             await ws.send(text)
             assert await ws.receive(T) == text
@@ -65,7 +67,7 @@ async def test_an_echo_connection_is_counted_and_signalled(
     assert (closed["bytes_in"], closed["bytes_out"]) == (7, 7)
     assert closed["duration"] >= 0
     snap = metrics.snapshot()
-    assert snap.open_connections == {"tests.views.EchoView": 0}
+    assert snap.open_connections == {"tests.support.views.EchoView": 0}
     assert snap.handshakes_accepted == 1
     assert (snap.messages_in, snap.messages_out) == (2, 2)
     assert snap.closes == {(1000, "client"): 1}
@@ -131,7 +133,10 @@ async def test_a_middleware_refusal_is_the_middlewares(
 ) -> None:
     """A response from the handshake's middleware is counted with reason MIDDLEWARE."""
     with override_settings(
-        WSVIEWS_MIDDLEWARE=[*settings.MIDDLEWARE, "tests.middleware.ViewRecorder"]
+        WSVIEWS_MIDDLEWARE=[
+            *settings.MIDDLEWARE,
+            "tests.support.middleware.ViewRecorder",
+        ]
     ):
         client = WebSocketClient(timeout=T)
         with pytest.raises(HandshakeRejected):

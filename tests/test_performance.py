@@ -59,7 +59,7 @@ async def test_no_thread_hop_with_the_default_middleware(
 @override_settings(
     WSVIEWS_MIDDLEWARE=[
         "django.contrib.sessions.middleware.SessionMiddleware",
-        "tests.middleware.add_header",
+        "tests.support.middleware.add_header",
     ]
 )
 async def test_other_middleware_cost_one_hop_per_handshake(
@@ -96,7 +96,7 @@ def test_content_security_policy_middleware_runs_inline() -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"WSVIEWS_MIDDLEWARE": ["tests.middleware.add_header"]},
+        {"WSVIEWS_MIDDLEWARE": ["tests.support.middleware.add_header"]},
         {"CSRF_USE_SESSIONS": True},
         {"SESSION_SAVE_EVERY_REQUEST": True},
     ],
@@ -107,10 +107,10 @@ def test_middleware_that_may_do_io_run_in_a_thread(overrides: dict[str, Any]) ->
         assert HandshakeHandler().inline is False
 
 
-@override_settings(WSVIEWS_INLINE_MIDDLEWARE=["tests.middleware.add_header"])
+@override_settings(WSVIEWS_INLINE_MIDDLEWARE=["tests.support.middleware.add_header"])
 def test_inline_list_is_a_setting() -> None:
     """WSVIEWS_INLINE_MIDDLEWARE names further middleware safe to run on the loop."""
-    with override_settings(WSVIEWS_MIDDLEWARE=["tests.middleware.add_header"]):
+    with override_settings(WSVIEWS_MIDDLEWARE=["tests.support.middleware.add_header"]):
         assert HandshakeHandler().inline is True
 
 

@@ -43,7 +43,7 @@ def test_upgrade_required_fresh_each_time() -> None:
     assert "X-Changed" not in upgrade_required()
 
 
-@override_settings(ROOT_URLCONF="tests.urls_checks_e003")
+@override_settings(ROOT_URLCONF="tests.support.urls_checks_e003")
 def test_websocket_view_over_http_answers_426() -> None:
     """A WebSocket view reached through Django's HTTP handler answers 426 Upgrade Required."""
     response = Client().get("/as-view/")

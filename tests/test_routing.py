@@ -30,9 +30,9 @@ from django_wsviews.routing import (
     ws_reverse,
 )
 
-from . import extra_views, urls_routing
+from .support import extra_views, urls_routing
 
-routing_urls = override_settings(ROOT_URLCONF="tests.urls_routing")
+routing_urls = override_settings(ROOT_URLCONF="tests.support.urls_routing")
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_unknown_path_raises_resolver404() -> None:
 
 
 def test_tests_urls_namespaced_include_of_list() -> None:
-    """tests.urls' ws/app/ include of a (patterns, "app") tuple gets namespace "app"."""
+    """tests.support.urls' ws/app/ include of a (patterns, "app") tuple gets namespace "app"."""
     match = ws_resolve("/ws/app/echo/")
     assert match.namespace == "app"
     assert match.view_name == "app:echo"
@@ -193,7 +193,7 @@ def test_tests_urls_namespaced_include_of_list() -> None:
 
 
 def test_tests_urls_include_of_module_uses_its_ws_urlpatterns() -> None:
-    """tests.urls' ws/included/ takes tests.included_urls' ws_urlpatterns only."""
+    """tests.support.urls' ws/included/ takes tests.support.included_urls' ws_urlpatterns only."""
     match = ws_resolve("/ws/included/echo/")
     assert match.view_name == "included:echo"
     assert ws_reverse("included:echo") == "/ws/included/echo/"
@@ -203,15 +203,20 @@ def test_tests_urls_include_of_module_uses_its_ws_urlpatterns() -> None:
 
 def test_explicit_urlconf_argument() -> None:
     """ws_resolve() and ws_reverse() accept an explicit urlconf, ignoring ROOT_URLCONF."""
-    assert ws_resolve("/r/echo/", urlconf="tests.urls_routing").url_name == "echo"
-    assert ws_reverse("kw", urlconf="tests.urls_routing", args=["a", 1]) == "/r/kw/a/1/"
+    assert (
+        ws_resolve("/r/echo/", urlconf="tests.support.urls_routing").url_name == "echo"
+    )
+    assert (
+        ws_reverse("kw", urlconf="tests.support.urls_routing", args=["a", 1])
+        == "/r/kw/a/1/"
+    )
     with pytest.raises(Resolver404):
         ws_resolve("/r/echo/")
 
 
 def test_thread_urlconf_is_used_by_default() -> None:
     """The current thread's urlconf (set_urlconf, as request.urlconf does) is the default."""
-    set_urlconf("tests.urls_routing")
+    set_urlconf("tests.support.urls_routing")
     try:
         assert ws_resolve("/r/echo/").url_name == "echo"
         assert ws_reverse("echo") == "/r/echo/"
@@ -339,7 +344,7 @@ def test_reverse_includes_script_prefix(script_prefix: None) -> None:
 # No ws_urlpatterns ------------------------------------------------------------
 
 
-@override_settings(ROOT_URLCONF="tests.urls_no_ws")
+@override_settings(ROOT_URLCONF="tests.support.urls_no_ws")
 def test_root_urlconf_without_ws_urlpatterns_resolves_nothing() -> None:
     """A ROOT_URLCONF without ws_urlpatterns has no WebSocket routes, even where HTTP has one."""
     assert resolve("/ws/echo/").url_name == "echo"
@@ -356,7 +361,7 @@ def test_root_urlconf_without_ws_urlpatterns_resolves_nothing() -> None:
 def test_override_root_urlconf_switches_routes() -> None:
     """override_settings(ROOT_URLCONF=...) takes effect for WebSocket routes, and is undone."""
     assert ws_resolve("/ws/echo/").url_name == "echo"
-    with override_settings(ROOT_URLCONF="tests.urls_routing"):
+    with override_settings(ROOT_URLCONF="tests.support.urls_routing"):
         assert ws_resolve("/r/echo/").url_name == "echo"
         with pytest.raises(Resolver404):
             ws_resolve("/ws/echo/")
@@ -368,24 +373,26 @@ def test_override_root_urlconf_switches_routes() -> None:
 def test_ws_urlconf_is_cached() -> None:
     """get_ws_urlconf() and get_ws_resolver() return the same object while settings hold."""
     assert get_ws_urlconf() is get_ws_urlconf()
-    assert get_ws_urlconf("tests.urls_routing") is get_ws_urlconf("tests.urls_routing")
+    assert get_ws_urlconf("tests.support.urls_routing") is get_ws_urlconf(
+        "tests.support.urls_routing"
+    )
     assert get_ws_resolver() is get_ws_resolver()
 
 
 def test_root_urlconf_change_clears_cache() -> None:
     """A ROOT_URLCONF setting change forgets the cached WebSocket URLconfs."""
-    before = get_ws_urlconf("tests.urls_routing")
-    with override_settings(ROOT_URLCONF="tests.urls_no_ws"):
+    before = get_ws_urlconf("tests.support.urls_routing")
+    with override_settings(ROOT_URLCONF="tests.support.urls_no_ws"):
         pass
-    assert get_ws_urlconf("tests.urls_routing") is not before
+    assert get_ws_urlconf("tests.support.urls_routing") is not before
 
 
 def test_other_setting_change_keeps_cache() -> None:
     """A change of another setting does not forget the cached WebSocket URLconfs."""
-    before = get_ws_urlconf("tests.urls_routing")
+    before = get_ws_urlconf("tests.support.urls_routing")
     with override_settings(USE_TZ=False):
         pass
-    assert get_ws_urlconf("tests.urls_routing") is before
+    assert get_ws_urlconf("tests.support.urls_routing") is before
 
 
 def test_root_urlconf_change_rereads_ws_urlpatterns(
@@ -420,7 +427,7 @@ def test_clear_ws_url_caches() -> None:
 def test_websocketurlconf_reads_ws_urlpatterns_attribute() -> None:
     """A WebSocketURLConf's urlpatterns are its module's ws_urlpatterns, not urlpatterns."""
     assert WS_URLPATTERNS_ATTRIBUTE == "ws_urlpatterns"
-    conf = WebSocketURLConf("tests.urls_routing")
+    conf = WebSocketURLConf("tests.support.urls_routing")
     assert conf.module is urls_routing
     routes = [str(p.pattern) for p in conf.urlpatterns]
     assert routes == [str(p.pattern) for p in urls_routing.ws_urlpatterns]
@@ -429,7 +436,7 @@ def test_websocketurlconf_reads_ws_urlpatterns_attribute() -> None:
 
 def test_websocketurlconf_adapts_includes() -> None:
     """Included resolvers are rebuilt around a WebSocketURLConf, keeping namespace and kwargs."""
-    conf = WebSocketURLConf("tests.urls_routing")
+    conf = WebSocketURLConf("tests.support.urls_routing")
     nested = next(p for p in conf.urlpatterns if str(p.pattern) == "r/nested/")
     assert isinstance(nested, URLResolver)
     assert isinstance(nested.urlconf_name, WebSocketURLConf)
@@ -440,9 +447,11 @@ def test_websocketurlconf_adapts_includes() -> None:
 
 def test_websocketurlconf_module_without_ws_urlpatterns_is_empty() -> None:
     """A module without ws_urlpatterns gives no patterns."""
-    assert WebSocketURLConf("tests.urls_no_ws").urlpatterns == []
+    assert WebSocketURLConf("tests.support.urls_no_ws").urlpatterns == []
 
 
 def test_websocketurlconf_repr_names_urlconf() -> None:
     """The repr names the wrapped urlconf."""
-    assert "tests.urls_routing" in repr(WebSocketURLConf("tests.urls_routing"))
+    assert "tests.support.urls_routing" in repr(
+        WebSocketURLConf("tests.support.urls_routing")
+    )

@@ -122,7 +122,7 @@ def test_ws_url_unknown_route_message_is_djangos() -> None:
     assert "urlpatterns (HTTP)" not in str(refused.value)
 
 
-@override_settings(ROOT_URLCONF="tests.urls_routing")
+@override_settings(ROOT_URLCONF="tests.support.urls_routing")
 def test_ws_url_follows_root_urlconf() -> None:
     """The tag reverses against the current ROOT_URLCONF's ws_urlpatterns."""
     assert (

@@ -24,9 +24,9 @@ from django_wsviews.exceptions import (
 )
 from django_wsviews.testing import Closed, WebSocketClient, WebSocketTestConnection
 
-from . import extra_views
+from .support import extra_views
 
-with_testing_urls = override_settings(ROOT_URLCONF="tests.urls_testing")
+with_testing_urls = override_settings(ROOT_URLCONF="tests.support.urls_testing")
 
 #: Generous bound for "returns quickly": far below the client's 5 s default.
 QUICK = 2.0

@@ -38,7 +38,7 @@ from django_wsviews.testing import live
 from django_wsviews.testing.live import LiveServer
 from tests.e2e.test_browser import CHROMIUM_ARGS, LAUNCH_TIMEOUT, unavailable
 from tests.live_project.live_site import sockets
-from tests.services import postgres_database
+from tests.support.services import postgres_database
 
 # The fixture, also where the package's pytest plugin is not registered.
 ws_live_server = live.ws_live_server

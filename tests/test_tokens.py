@@ -17,7 +17,7 @@ from django_wsviews.exceptions import ConnectionClosed, HandshakeRejected
 from django_wsviews.testing import WebSocketClient
 from django_wsviews.tokens import TokenAuthMixin, make_token, user_for_token
 
-from .views import NameView
+from .support.views import NameView
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,7 +19,7 @@ from django_wsviews import (
 from django_wsviews.exceptions import HandshakeRejected
 from django_wsviews.testing import WebSocketClient
 
-from . import views
+from .support import views
 
 
 class TestAsView:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.services import services_required
+from tests.support.services import services_required
 
 from .helpers import TIMEOUT, Server, drain, unhandled
 

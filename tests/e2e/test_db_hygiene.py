@@ -27,8 +27,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from django_wsviews.db import workers
-from tests.groups_support import PostgresServer
-from tests.services import postgres_database, services_required
+from tests.support.groups_support import PostgresServer
+from tests.support.services import postgres_database, services_required
 
 from .helpers import SERVERS, Server, drain, recv, ws_connect
 

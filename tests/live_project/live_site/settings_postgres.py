@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from tests.services import postgres_database
+from tests.support.services import postgres_database
 
 from .settings import *  # noqa: F403
 

@@ -66,5 +66,5 @@ ws_urlpatterns = [
     path("ws/greedy/", views.GreedyView.as_view()),
     path("ws/per-user/", views.PerUserLimitView.as_view()),
     path("ws/app/", include((app_patterns, "app"), namespace="app")),
-    path("ws/included/", include("tests.included_urls")),
+    path("ws/included/", include("tests.support.included_urls")),
 ]

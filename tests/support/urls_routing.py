@@ -63,7 +63,11 @@ ws_urlpatterns = [
     ),
     path("r/one/", include((shared_patterns, "shared"), namespace="one")),
     path("r/two/", include((shared_patterns, "shared"), namespace="two")),
-    path("r/nested/", include("tests.urls_routing_nested"), {"from_include": True}),
+    path(
+        "r/nested/",
+        include("tests.support.urls_routing_nested"),
+        {"from_include": True},
+    ),
     path("r/plain-list/", include(app_name_less)),
-    path("r/http-only/", include("tests.urls_no_ws")),
+    path("r/http-only/", include("tests.support.urls_no_ws")),
 ]

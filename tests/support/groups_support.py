@@ -236,12 +236,12 @@ def wait_for_line(process: subprocess.Popen[str], text: str, timeout: float) -> 
     return output
 
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 class UvicornServer:
     """
-    A uvicorn process serving tests.groups_asgi on a spare port, with lifespan.
+    A uvicorn process serving tests.support.groups_asgi on a spare port, with lifespan.
 
     With ``send_buffer``, the server listens on a socket made here with that
     ``SO_SNDBUF`` (which its connections inherit, turning off the kernel's
@@ -273,7 +273,7 @@ class UvicornServer:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "tests.groups_asgi:application",
+                "tests.support.groups_asgi:application",
                 *self._where(),
                 "--lifespan",
                 "on",
@@ -283,7 +283,7 @@ class UvicornServer:
             env={
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
-                "DJANGO_SETTINGS_MODULE": "tests.groups_settings",
+                "DJANGO_SETTINGS_MODULE": "tests.support.groups_settings",
                 **self.env,
             },
             stdout=subprocess.PIPE,

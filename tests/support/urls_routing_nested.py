@@ -14,5 +14,5 @@ urlpatterns = [
 
 ws_urlpatterns = [
     path("here/", extra_views.Echo.as_view(), name="here"),
-    path("deeper/", include("tests.urls_routing_leaf")),
+    path("deeper/", include("tests.support.urls_routing_leaf")),
 ]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 
-from .settings import *  # noqa: F403
+from ..settings import *  # noqa: F403
 
-ROOT_URLCONF = "tests.groups_urls"
+ROOT_URLCONF = "tests.support.groups_urls"
 
 if "WSVIEWS_E2E_BACKEND" in os.environ:
     WSVIEWS_BACKEND = json.loads(os.environ["WSVIEWS_E2E_BACKEND"])

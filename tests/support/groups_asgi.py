@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.groups_settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.support.groups_settings")
 
 from django_wsviews.asgi import get_asgi_application
 

@@ -1,0 +1,1 @@
+"""Views, URLconfs, settings and helpers the tests share."""
