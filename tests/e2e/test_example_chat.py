@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from tests import services
+from tests.support import services
 
 from . import test_browser, test_htmx
 from .helpers import (
