@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import inspect
 import types
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
@@ -124,7 +123,7 @@ class Lifecycle:
         )
 
     def on_exit(self, cleanup: Callable[..., Any], *args: Any) -> None:
-        """Call ``cleanup(*args)`` (awaited if it returns an awaitable) on the way out."""
+        """Call ``cleanup(*args)`` on the way out; what it returns, if not None, is awaited."""
         self._cleanups.append((cleanup, args))
 
     async def __aenter__(self) -> Lifecycle:
@@ -150,11 +149,17 @@ class Lifecycle:
             cleanup, args = cleanups.pop()
             try:
                 result = cleanup(*args)
-                if inspect.isawaitable(result):
+                if result is not None:  # an async cleanup's coroutine
                     await result
             except BaseException as exc:  # every cleanup runs; the first error wins
                 if error is None:
                     error = exc
+        # Leave no cycle between the view and its runtime: both are freed as
+        # soon as the server lets go of the view, not at the next collection.
+        view = self.view
+        view._lifecycle = None
+        view._on_accepting = view._on_accepted = None
+        self.membership = None
         if error is not None:
             raise error
 
