@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import threading
@@ -165,3 +166,20 @@ async def test_call_hook_runs_a_plain_helper_in_a_worker_thread() -> None:
             "echo": {"text": "hi"},
             "on_loop": False,
         }
+
+
+async def test_a_view_is_freed_without_the_garbage_collector() -> None:
+    """No reference cycle keeps a view (and its runtime) alive once its connection ends."""
+    client = WebSocketClient(timeout=T)
+    lifecycle_views.WeakHeldView.refs.clear()
+    gc.collect()
+    gc.disable()
+    try:
+        async with client.connect("/ws/weak/") as ws:
+            await ws.send("x")
+            assert await ws.receive(T) == "x"
+        await ws.wait_closed()
+        [ref] = lifecycle_views.WeakHeldView.refs
+        await eventually(lambda: ref() is None)
+    finally:
+        gc.enable()

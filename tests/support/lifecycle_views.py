@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from typing import ClassVar
 
 from django.urls import path
@@ -86,3 +87,19 @@ class OwnHelperView(JsonWebSocketView):
 
 
 ws_urlpatterns.append(path("ws/own-helper/", OwnHelperView.as_view()))
+
+
+class WeakHeldView(WebSocketView):
+    """Remember each instance by weak reference only."""
+
+    refs: ClassVar[list[weakref.ref[WeakHeldView]]] = []
+
+    async def connect(self) -> None:
+        self.refs.append(weakref.ref(self))
+        await self.accept()
+
+    async def receive(self, message: str | bytes) -> None:
+        await self.send(message)
+
+
+ws_urlpatterns.append(path("ws/weak/", WeakHeldView.as_view()))
