@@ -189,7 +189,15 @@ class Lifecycle:
         """Run ``connect()``; refuse the handshake with 403 if it neither accepted nor rejected."""
         view = self.view
         self._connected = True
-        await self.gate.run(view, view.connect)
+        gate = self.gate
+        gate.busy = True  # the first hook of the connection: nothing waits yet
+        try:
+            await call_guarded(view, view.connect)
+        finally:
+            if gate.waiting:
+                gate.release()
+            else:
+                gate.busy = False
         if view._state is State.CONNECTING:
             logger.warning(
                 "%s.connect() returned without accept() or reject(); "
@@ -296,8 +304,18 @@ class Lifecycle:
                 f"{type(view).__qualname__}.get_group_names() returned the str "
                 f"{names!r}; return a list of names, e.g. [{names!r}]."
             )
-        joining = [validate_group_name(name) for name in names]
-        user_group = await _user_group_for(view.request, view.user_group)
+        joining = [validate_group_name(name) for name in names] if names else []
+        load = view.user_group
+        if load is False:
+            user = None
+        elif load:
+            user = await aload_user(view.request)
+        else:  # None: only a user already loaded, never a query
+            user = loaded_user(view.request)
+        if user is not None and getattr(user, "is_authenticated", False):
+            user_group: str | None = user_group_name(user)
+        else:
+            user_group = None
         if user_group is not None:
             joining.append(user_group)
         if not joining:
@@ -486,19 +504,3 @@ class Lifecycle:
                 view._close_soon(CloseCode.GOING_AWAY, "Idle.", ClosedBy.SERVER)
 
         self._idle_timer = loop.call_at(view._last_activity + timeout, check)
-
-
-async def _user_group_for(request: Any, load: bool | None) -> str | None:
-    """
-    Return the user group a connection joins on accept, or None.
-
-    ``load`` is the view's ``user_group``: None uses the user only if already
-    loaded, True loads it (one session and one user query at most), False
-    never joins.
-    """
-    if load is False:
-        return None
-    user = await aload_user(request) if load else loaded_user(request)
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return user_group_name(user)

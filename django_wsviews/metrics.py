@@ -190,8 +190,17 @@ _totals = _Totals()
 _live: set[ConnectionStats] = set()
 
 
+_view_names: dict[type, str] = {}
+
+
 def _view_name(view_class: type) -> str:
-    return f"{view_class.__module__}.{view_class.__qualname__}"
+    try:
+        return _view_names[view_class]
+    except KeyError:
+        name = _view_names[view_class] = (
+            f"{view_class.__module__}.{view_class.__qualname__}"
+        )
+        return name
 
 
 def _user_id(request: Any) -> Any:
@@ -242,9 +251,7 @@ async def connection_closed(view: ViewLike, stats: ConnectionStats, code: int) -
     goes out once per connection.
     """
     now = time.monotonic()
-    closed_by = (
-        ClosedBy.SERVER if stats.closed_by is None else ClosedBy(stats.closed_by)
-    )
+    closed_by = stats.closed_by or ClosedBy.SERVER
     with _lock:
         if stats not in _live:
             return
@@ -254,7 +261,8 @@ async def connection_closed(view: ViewLike, stats: ConnectionStats, code: int) -
         _totals.messages_out += stats.messages_out
         _totals.bytes_in += stats.bytes_in
         _totals.bytes_out += stats.bytes_out
-        _totals.closes[int(code), closed_by.value] += 1
+        # A ClosedBy is a str: it counts under its value, e.g. 'client'.
+        _totals.closes[int(code), closed_by] += 1
     if signals.connection_closed.receivers:
         request = view.request
         await signals.send(
