@@ -41,11 +41,11 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from . import sessions
-from .auth import aload_user, loaded_user
+from .auth import aload_user
 from .connection import State
 from .db import connection_thread, run_in_thread
-from .exceptions import ConnectionClosed, TooManyGroups
-from .groups import user_group_name, validate_group_name
+from .delivery import GroupDelivery
+from .exceptions import ConnectionClosed
 from .hooks import HookGate, call_guarded, is_async, report_exception
 from .limits import (
     TokenBucket,
@@ -59,7 +59,6 @@ from .signals import ClosedBy, RejectReason
 from .status import CloseCode
 
 if TYPE_CHECKING:
-    from .envelope import GroupMessage
     from .views import WebSocketView
 
 __all__ = ["READ_AHEAD", "Lifecycle"]
@@ -108,8 +107,8 @@ class Lifecycle:
         self.gate = HookGate()
         #: Every task of this connection; cancelled together on the way out.
         self.tasks: set[asyncio.Future[Any]] = set()
-        #: The connection's groups, made by its first join.
-        self.membership: Membership | None = None
+        #: The connection's side of its groups (made by the first join).
+        self.groups = GroupDelivery(view, self.gate, self.spawn, self.on_exit)
         # What to give back on the way out, last taken first (an exit stack
         # of plain callables: a few calls cheaper per connection than
         # contextlib.AsyncExitStack, which this is the shape of).
@@ -132,8 +131,8 @@ class Lifecycle:
         self.on_exit(self._cancel_tasks)
         view = self.view
         view._lifecycle = self
-        view._on_accepting = self._join_initial_groups
-        view._on_accepted = self._start_group_delivery
+        view._on_accepting = self.groups.join_initial
+        view._on_accepted = self.groups.start
         key = self._session.key
         if key is not None:
             sessions.track(view, key)
@@ -159,7 +158,7 @@ class Lifecycle:
         view = self.view
         view._lifecycle = None
         view._on_accepting = view._on_accepted = None
-        self.membership = None
+        self.groups.close()
         if error is not None:
             raise error
 
@@ -256,86 +255,12 @@ class Lifecycle:
 
     def get_membership(self) -> Membership:
         """Return the connection's groups, made (and its cleanup registered) on first use."""
-        if self.membership is None:
-            self.membership = Membership(
-                self, max_groups=self.view.get_max_groups_per_connection()
-            )
-            self.on_exit(self.membership.leave_all)
-        return self.membership
+        return self.groups.get_membership()
 
     @property
-    def label(self) -> str:
-        """Name the connection in log lines: its path."""
-        return self.view.request.path
-
-    def is_closed(self) -> bool:
-        """Return whether the connection has ended."""
-        return self.view._state is State.CLOSED
-
-    def is_busy(self) -> bool:
-        """Return whether a hook is running (group messages wait for it)."""
-        return self.gate.busy and not self.view.receive_group_concurrently
-
-    async def deliver_group(self, message: GroupMessage) -> None:
-        """Run ``receive_group(message)``, after any hook running now unless concurrent."""
-        view = self.view
-        if view.receive_group_concurrently:
-            await call_guarded(view, view.receive_group, message)
-        else:
-            await self.gate.run(view, view.receive_group, message)
-
-    def close_soon(self, code: int, reason: str, closed_by: ClosedBy) -> None:
-        """Close the connection without waiting (for the group queue's overflow)."""
-        self.view._close_soon(code, reason, closed_by)
-
-    async def _join_initial_groups(self) -> None:
-        """
-        Join get_group_names() and the user's group, together, before the accept is sent.
-
-        So a client that has seen the handshake complete is a member; the
-        group messages that come meanwhile wait in the queue. More groups
-        than get_max_groups_per_connection() is a programming error: it
-        raises TooManyGroups (the handshake is refused with 500).
-        """
-        view = self.view
-        names = view.get_group_names()
-        if isinstance(names, str):
-            raise TypeError(
-                f"{type(view).__qualname__}.get_group_names() returned the str "
-                f"{names!r}; return a list of names, e.g. [{names!r}]."
-            )
-        joining = [validate_group_name(name) for name in names] if names else []
-        load = view.user_group
-        if load is False:
-            user = None
-        elif load:
-            user = await aload_user(view.request)
-        else:  # None: only a user already loaded, never a query
-            user = loaded_user(view.request)
-        if user is not None and getattr(user, "is_authenticated", False):
-            user_group: str | None = user_group_name(user)
-        else:
-            user_group = None
-        if user_group is not None:
-            joining.append(user_group)
-        if not joining:
-            return
-        try:
-            await self.get_membership().join(joining)
-        except TooManyGroups as exc:
-            raise TooManyGroups(
-                f"{type(view).__qualname__} would be in {exc.count} groups on "
-                "accept (get_group_names(), the user's group, and any joined "
-                f"before), over its limit of {exc.limit}: return fewer names, or "
-                "raise max_groups_per_connection "
-                "(WSVIEWS_MAX_GROUPS_PER_CONNECTION).",
-                limit=exc.limit,
-                count=exc.count,
-            ) from None
-
-    def _start_group_delivery(self) -> None:
-        if self.membership is not None:
-            self.membership.start()
+    def membership(self) -> Membership | None:
+        """The connection's groups, or None before its first join."""
+        return self.groups.membership
 
     # The message loop ---------------------------------------------------------------
 
@@ -499,7 +424,9 @@ class Lifecycle:
             self._idle_timer = None
             if view._state is State.OPEN:
                 logger.info(
-                    "Closing WebSocket %s, idle for %.1f s.", self.label, idle_for
+                    "Closing WebSocket %s, idle for %.1f s.",
+                    view.request.path,
+                    idle_for,
                 )
                 view._close_soon(CloseCode.GOING_AWAY, "Idle.", ClosedBy.SERVER)
 
