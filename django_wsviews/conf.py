@@ -15,24 +15,21 @@ message are the same words.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from .limits import Rate, parse_rate
+from . import setting_rules as rules
+from .limits import Rate
+from .setting_rules import MEMORY_BACKEND, InvalidSetting, Validator
 
 __all__ = ["OVERFLOW_POLICIES", "SETTINGS", "InvalidSetting", "Setting", "settings"]
 
 #: The values of ``WSVIEWS_SEND_QUEUE_OVERFLOW``.
 OVERFLOW_POLICIES = ("close", "drop_oldest", "drop_newest")
 
-#: The default group backend.
-MEMORY_BACKEND = "django_wsviews.backends.memory.MemoryBackend"
 
 #: Django middleware that do no I/O when they handle a handshake: they only
 #: read headers and cookies, and leave the session, the user and messages lazy.
@@ -54,20 +51,6 @@ DEFAULT_INLINE_MIDDLEWARE = frozenset(
 )
 
 
-class InvalidSetting(ImproperlyConfigured):
-    """A ``WSVIEWS_*`` setting whose value cannot work: what is wrong, then the fix."""
-
-    def __init__(self, problem: str, fix: str) -> None:
-        super().__init__(f"{problem} {fix}")
-        self.problem = problem
-        self.fix = fix
-
-
-#: Return the value to use for a setting (given its name and value), or raise
-#: InvalidSetting.
-Validator = Callable[[str, Any], Any]
-
-
 @dataclass(frozen=True)
 class Setting:
     """One ``WSVIEWS_*`` setting: its default, its rule and its system check id."""
@@ -82,147 +65,6 @@ class Setting:
         return self.clean(self.name, getattr(django_settings, self.name, self.default))
 
 
-# Validators --------------------------------------------------------------------
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _number(fix: str, *, zero: bool = False, none: bool = False) -> Validator:
-    """Accept a positive number (or zero, or None, when allowed), as a float."""
-    kind = "a non-negative number" if zero else "a positive number"
-
-    def clean(name: str, value: Any) -> float | None:
-        if value is None and none:
-            return None
-        if not _is_number(value) or value < 0 or (value == 0 and not zero):
-            raise InvalidSetting(f"{name} must be {kind}, not {value!r}.", fix)
-        return float(value)
-
-    return clean
-
-
-def _positive_int(fix: str, *, none: bool = False) -> Validator:
-    """Accept a positive int (or None, when allowed)."""
-
-    def clean(name: str, value: Any) -> int | None:
-        if value is None and none:
-            return None
-        if type(value) is not int or value < 1:
-            raise InvalidSetting(
-                f"{name} must be a positive integer, not {value!r}.", fix
-            )
-        return value
-
-    return clean
-
-
-def _boolean(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidSetting(
-            f"{name} must be True or False, not {value!r}.",
-            f"Set {name} = True or {name} = False.",
-        )
-    return value
-
-
-def _paths(fix: str) -> Validator:
-    """Accept None or a list of dotted paths."""
-
-    def clean(name: str, value: Any) -> tuple[str, ...] | None:
-        if value is None:
-            return None
-        if not isinstance(value, (list, tuple, set, frozenset)) or not all(
-            isinstance(path, str) and path for path in value
-        ):
-            raise InvalidSetting(
-                f"{name} must be a list of dotted paths, not {value!r}.", fix
-            )
-        return tuple(value)
-
-    return clean
-
-
-def _origins(name: str, value: Any) -> tuple[str, ...]:
-    fix = (
-        "Write each origin as scheme://host[:port], without a path, such as "
-        "'https://app.example.com' or 'https://*.example.com'."
-    )
-    if not isinstance(value, (list, tuple)):
-        raise InvalidSetting(f"{name} must be a list of origins, not {value!r}.", fix)
-    for origin in value:
-        parts = urlsplit(origin) if isinstance(origin, str) else None
-        if (
-            parts is None
-            or not parts.netloc
-            or origin != f"{parts.scheme}://{parts.netloc}"
-        ):
-            raise InvalidSetting(f"{name} has {origin!r}, which is not an origin.", fix)
-    return tuple(value)
-
-
-def _rate(name: str, value: Any) -> Rate | None:
-    try:
-        return parse_rate(value)
-    except ImproperlyConfigured:
-        raise InvalidSetting(
-            f"{name} is {value!r}, which is not a rate.",
-            "Write it as 'N/s', 'N/min', 'N/h' or 'N/10s', as a (messages, "
-            "seconds) tuple of positive numbers, or None for no limit.",
-        ) from None
-
-
-def _choice(choices: tuple[str, ...]) -> Validator:
-    def clean(name: str, value: Any) -> str:
-        if value not in choices:
-            raise InvalidSetting(
-                f"{name} is {value!r}.",
-                "Set it to one of " + ", ".join(repr(c) for c in choices) + ".",
-            )
-        return str(value)
-
-    return clean
-
-
-def _backend(name: str, value: Any) -> dict[str, Any]:
-    """
-    Accept ``"dotted.path"`` or ``{"BACKEND": "dotted.path", "OPTIONS": {...}}``.
-
-    Return the dict form. Whether the path imports a backend that accepts the
-    options is :func:`django_wsviews.backends.get_backend_config`'s to say.
-    """
-    fix = (
-        f'Set it to {{"BACKEND": "{MEMORY_BACKEND}", "OPTIONS": {{...}}}}, '
-        "or to the dotted path alone."
-    )
-    if isinstance(value, str):
-        value = {"BACKEND": value}
-    if not isinstance(value, Mapping):
-        raise InvalidSetting(
-            f"{name} must be a dotted path or a dict, not {type(value).__name__}.",
-            fix,
-        )
-    path = value.get("BACKEND")
-    if not isinstance(path, str) or not path:
-        raise InvalidSetting(f"{name} needs a 'BACKEND' dotted path.", fix)
-    unknown = set(value) - {"BACKEND", "OPTIONS"}
-    if unknown:
-        raise InvalidSetting(
-            f"{name} has unknown keys {sorted(unknown, key=str)}.",
-            "It takes 'BACKEND' and 'OPTIONS' only; backend options go in 'OPTIONS'.",
-        )
-    options = value.get("OPTIONS")
-    if options is None:
-        options = {}
-    if not isinstance(options, Mapping):
-        raise InvalidSetting(
-            f"{name}['OPTIONS'] must be a dict, not {type(options).__name__}.",
-            "Set it to a dict of the backend's options, or leave it out.",
-        )
-    return {"BACKEND": path, "OPTIONS": dict(options)}
-
-
 def _declare(*settings: Setting) -> dict[str, Setting]:
     return {setting.name: setting for setting in settings}
 
@@ -232,7 +74,7 @@ SETTINGS = _declare(
     Setting(
         "WSVIEWS_SHUTDOWN_TIMEOUT",
         10.0,
-        _number(
+        rules.number(
             "Set it to the seconds shutdown waits for connections, e.g. 10.", zero=True
         ),
         "django_wsviews.E010",
@@ -240,33 +82,35 @@ SETTINGS = _declare(
     Setting(
         "WSVIEWS_MIDDLEWARE",
         None,
-        _paths("Set it to a list of middleware dotted paths, or None for MIDDLEWARE."),
+        rules.paths(
+            "Set it to a list of middleware dotted paths, or None for MIDDLEWARE."
+        ),
         "django_wsviews.E011",
     ),
     Setting(
         "WSVIEWS_INLINE_MIDDLEWARE",
         None,
-        _paths(
+        rules.paths(
             "Set it to a list of middleware dotted paths, or None for Django's own."
         ),
         "django_wsviews.E012",
     ),
-    Setting("WSVIEWS_CHECK_ORIGIN", True, _boolean, "django_wsviews.E013"),
-    Setting("WSVIEWS_ALLOWED_ORIGINS", (), _origins, "django_wsviews.E014"),
-    Setting("WSVIEWS_ALLOW_MISSING_ORIGIN", True, _boolean, "django_wsviews.E015"),
+    Setting("WSVIEWS_CHECK_ORIGIN", True, rules.boolean, "django_wsviews.E013"),
+    Setting("WSVIEWS_ALLOWED_ORIGINS", (), rules.origins, "django_wsviews.E014"),
+    Setting("WSVIEWS_ALLOW_MISSING_ORIGIN", True, rules.boolean, "django_wsviews.E015"),
     Setting(
         "WSVIEWS_MAX_MESSAGE_SIZE",
         1024 * 1024,
-        _positive_int(
+        rules.positive_int(
             "Set it in bytes, e.g. 1048576, or None for no limit.", none=True
         ),
         "django_wsviews.E016",
     ),
-    Setting("WSVIEWS_RATE_LIMIT", None, _rate, "django_wsviews.E017"),
+    Setting("WSVIEWS_RATE_LIMIT", None, rules.rate, "django_wsviews.E017"),
     Setting(
         "WSVIEWS_MAX_CONNECTIONS_PER_USER",
         None,
-        _positive_int(
+        rules.positive_int(
             "Set it to a number of connections, or None for no limit.", none=True
         ),
         "django_wsviews.E018",
@@ -274,13 +118,13 @@ SETTINGS = _declare(
     Setting(
         "WSVIEWS_IDLE_TIMEOUT",
         None,
-        _number("Set it in seconds, e.g. 300, or None for no timeout.", none=True),
+        rules.number("Set it in seconds, e.g. 300, or None for no timeout.", none=True),
         "django_wsviews.E019",
     ),
     Setting(
         "WSVIEWS_SEND_QUEUE_SIZE",
         100,
-        _positive_int(
+        rules.positive_int(
             "Set it to the number of group messages a connection may have "
             "waiting, e.g. 100."
         ),
@@ -289,16 +133,18 @@ SETTINGS = _declare(
     Setting(
         "WSVIEWS_SEND_QUEUE_OVERFLOW",
         "close",
-        _choice(OVERFLOW_POLICIES),
+        rules.choice(OVERFLOW_POLICIES),
         "django_wsviews.E021",
     ),
     Setting(
         "WSVIEWS_MAX_GROUPS_PER_CONNECTION",
         100,
-        _positive_int("Set it to a number of groups, or None for no limit.", none=True),
+        rules.positive_int(
+            "Set it to a number of groups, or None for no limit.", none=True
+        ),
         "django_wsviews.E022",
     ),
-    Setting("WSVIEWS_BACKEND", MEMORY_BACKEND, _backend, "django_wsviews.E030"),
+    Setting("WSVIEWS_BACKEND", MEMORY_BACKEND, rules.backend, "django_wsviews.E030"),
 )
 
 
