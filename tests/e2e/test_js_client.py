@@ -205,7 +205,9 @@ def test_for_route_reads_the_url_ws_route_wrote(page: Any, js_server: Server) ->
     result = run(
         page,
         """async () => {
-            const client = wsviews.WsClient.forRoute("js-protocol");
+            const client = wsviews.WsClient.forRoute("js-protocol", {
+                protocols: [wsviews.PROTOCOL],
+            });
             await nextEvent(client, "open", WAIT_MS);
             const protocol = client.protocol;
             client.close();
@@ -270,8 +272,10 @@ def test_call_resolves_with_the_result(page: Any) -> None:
         }""",
     )
     assert result["results"][:2] == [{"text": "hi"}, None]
-    assert result["results"][2]["offered"] == ["wsviews.v1"]
-    assert result["results"][2]["accepted"] == "wsviews.v1"
+    # By default nothing is offered, so any view accepts the handshake;
+    # calls are told apart by their shape.
+    assert result["results"][2]["offered"] == []
+    assert not result["results"][2]["accepted"]
     assert result["emitted"] == 1
     # The reply ("c1" was answered already) is no message; the look-alike is.
     messages = [entry for entry in result["log"] if entry["type"] == "message"]
@@ -767,7 +771,10 @@ def test_token_function_is_called_on_each_connect(page: Any) -> None:
             await reopened;
             const second = await client.call("whoami");
             client.close();
-            const plain = new wsviews.WsClient("/ws/js/protocol/", { token: "fixed" });
+            // This view is no token view: it answers the protocol offered beside.
+            const plain = new wsviews.WsClient("/ws/js/protocol/", {
+                token: "fixed", protocols: [wsviews.PROTOCOL],
+            });
             const third = await plain.call("whoami");
             plain.close();
             return { first, second, third, protocol: client.protocol };
@@ -788,7 +795,7 @@ def test_failing_token_function_is_an_error_event_and_a_retry(page: Any) -> None
             let n = 0;
             const client = new wsviews.WsClient("/ws/js/protocol/", {
                 token: () => { if (++n === 1) throw new Error("no token yet"); return "ok"; },
-                minDelay: 0, maxDelay: 0,
+                protocols: [wsviews.PROTOCOL], minDelay: 0, maxDelay: 0,
             });
             const log = record(client);
             const offered = (await client.call("whoami")).offered;
@@ -807,3 +814,20 @@ def test_failing_token_function_is_an_error_event_and_a_retry(page: Any) -> None
             ["close", 1000],
         ],
     }
+
+
+def test_default_options_connect_to_a_view_without_subprotocols(page: Any) -> None:
+    """With default options the client offers no subprotocol, so a plain view (EchoView) accepts it."""
+    result = run(
+        page,
+        """async () => {
+            const client = new wsviews.WsClient("/ws/echo/");
+            await nextEvent(client, "open", WAIT_MS);
+            client.send("plain");
+            const event = await nextEvent(client, "message", WAIT_MS);
+            const state = client.state;
+            client.close();
+            return { data: event.data, state, protocol: client.protocol };
+        }""",
+    )
+    assert result == {"data": "plain", "state": "open", "protocol": ""}

@@ -25,7 +25,7 @@ export type WsToken =
   string | null | (() => string | null | undefined | PromiseLike<string | null | undefined>);
 
 export interface WsClientOptions {
-  /** The subprotocols to offer, in order of preference (default ["wsviews.v1"]); a token is offered after them. */
+  /** The subprotocols to offer, in order of preference (default none; PROTOCOL, "wsviews.v1", to check the server speaks it); a token is offered after them. */
   protocols?: readonly string[];
   /** Offered as "bearer.<token>" (default null: no token). */
   token?: WsToken;

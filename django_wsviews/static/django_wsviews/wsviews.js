@@ -47,7 +47,9 @@ export const STOP_CODES = Object.freeze([
 
 /** The options a WsClient takes, with their defaults (times in milliseconds). */
 export const DEFAULTS = Object.freeze({
-  protocols: Object.freeze([PROTOCOL]),
+  // None by default: a browser fails a handshake whose offered subprotocols
+  // the server ignores, and a view without actions lists none.
+  protocols: Object.freeze([]),
   token: null,
   minDelay: 500,
   maxDelay: 30000,
