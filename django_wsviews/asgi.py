@@ -29,11 +29,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import setting_changed
 from django.http import HttpResponseNotFound
 from django.urls import Resolver404, set_script_prefix
 from django.utils.log import log_response
+from django.utils.module_loading import import_string
 
 from . import checks, conf, groups, metrics
 from .connection import State
@@ -51,7 +54,7 @@ from .views import WebSocketView
 if TYPE_CHECKING:
     from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 
-__all__ = ["WebSocketMiddleware", "get_asgi_application"]
+__all__ = ["WebSocketMiddleware", "get_asgi_application", "project_application"]
 
 logger = get_logger("django_wsviews")
 
@@ -288,3 +291,26 @@ def get_asgi_application() -> WebSocketMiddleware:
     """
     django.setup(set_prefix=False)
     return WebSocketMiddleware(DebugStaticFilesHandler(ASGIHandler()))
+
+
+def project_application() -> Any:
+    """
+    Return the project's ASGI application: ``settings.ASGI_APPLICATION``, else ours.
+
+    ``ASGI_APPLICATION`` is a dotted path, as Django's ``runserver`` and
+    Channels read it; without it, :func:`get_asgi_application`. What
+    ``runserver`` and the live test server serve. Raise
+    ``ImproperlyConfigured`` naming the fix when the path cannot be imported.
+    """
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        return get_asgi_application()
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"ASGI_APPLICATION {path!r} cannot be imported ({exc}). Set it to "
+            "the dotted path of the application in asgi.py, e.g. "
+            "'mysite.asgi.application', or remove it to serve "
+            "django_wsviews.asgi.get_asgi_application()."
+        ) from exc

@@ -63,7 +63,6 @@ from django.db import connections
 from django.test import TransactionTestCase
 from django.test.utils import modify_settings, override_settings
 from django.utils.functional import classproperty
-from django.utils.module_loading import import_string
 
 from .. import conf
 from ..db import workers
@@ -110,20 +109,9 @@ def _project_application() -> ASGIApp:
     # logging again (a LOGGING that disables existing loggers would silence
     # those made since). Without LOGGING_CONFIG, setup() leaves logging alone.
     with override_settings(LOGGING_CONFIG=None):
-        path = getattr(settings, "ASGI_APPLICATION", None)
-        if path:
-            try:
-                return import_string(path)
-            except ImportError as exc:
-                raise ImproperlyConfigured(
-                    f"ASGI_APPLICATION {path!r} cannot be imported ({exc}). Set it "
-                    "to the dotted path of the application in asgi.py, e.g. "
-                    "'mysite.asgi.application', or remove it to serve "
-                    "django_wsviews.asgi.get_asgi_application()."
-                ) from exc
-        from ..asgi import get_asgi_application
+        from ..asgi import project_application
 
-        return get_asgi_application()
+        return project_application()
 
 
 class _ServedApplication:

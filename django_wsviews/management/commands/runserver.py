@@ -41,15 +41,13 @@ from typing import Any
 import uvicorn
 from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandParser
 from django.core.management.commands.runserver import Command as RunserverCommand
 from django.db import connections
 from django.utils import autoreload
-from django.utils.module_loading import import_string
 
 from ... import conf
-from ...asgi import get_asgi_application
+from ...asgi import project_application
 from ...staticfiles import DebugStaticFilesHandler
 
 __all__ = ["Command"]
@@ -198,19 +196,7 @@ class Command(RunserverCommand):
         ``--nostatic`` also stops the handler ``get_asgi_application()``
         puts in front of Django's.
         """
-        path = getattr(settings, "ASGI_APPLICATION", None)
-        if path:
-            try:
-                application = import_string(path)
-            except ImportError as exc:
-                raise ImproperlyConfigured(
-                    f"ASGI_APPLICATION {path!r} cannot be imported ({exc}). Set "
-                    "it to the dotted path of the application in asgi.py, e.g. "
-                    "'mysite.asgi.application', or remove it to serve "
-                    "django_wsviews.asgi.get_asgi_application()."
-                ) from exc
-        else:
-            application = get_asgi_application()
+        application = project_application()
         if not apps.is_installed("django.contrib.staticfiles"):
             return application
         if not options.get("use_static_handler", True):
