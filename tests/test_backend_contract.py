@@ -28,33 +28,10 @@ from django_wsviews import BroadcastError
 from django_wsviews.backends import BaseBackend
 from django_wsviews.backends.memory import MemoryBackend
 
-from .support.groups_support import LogEvent, spare_port, unavailable
+from .support.groups_support import Inbox, LogEvent, spare_port, unavailable
 from .support.services import redis_url
 
 T = 5.0
-
-
-class Inbox:
-    """An on_message callback that collects payloads and wakes a waiter."""
-
-    def __init__(self) -> None:
-        self.payloads: list[bytes] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, payload: bytes) -> None:
-        self.payloads.append(payload)
-        self.changed.set()
-
-    async def wait_for(self, count: int) -> list[bytes]:
-        """Wait until ``count`` payloads have arrived; return them."""
-
-        async def until() -> None:
-            while len(self.payloads) < count:
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(until(), T)
-        return self.payloads
 
 
 @dataclass

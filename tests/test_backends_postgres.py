@@ -33,7 +33,7 @@ from django_wsviews.backends.postgres import (
 from django_wsviews.hub import get_hub
 from django_wsviews.testing import WebSocketClient
 
-from .support.groups_support import LogEvent, spare_port, unavailable
+from .support.groups_support import Inbox, LogEvent, spare_port, unavailable
 
 pytestmark = pytest.mark.urls("tests.support.groups_urls")
 
@@ -76,29 +76,6 @@ def client(settings: Any) -> WebSocketClient:
     """Return a test client; handshakes skip the middleware (no thread per connection)."""
     settings.WSVIEWS_MIDDLEWARE = []
     return WebSocketClient(timeout=T)
-
-
-class Inbox:
-    """An on_message callback that collects payloads and wakes a waiter."""
-
-    def __init__(self) -> None:
-        self.payloads: list[bytes] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, payload: bytes) -> None:
-        self.payloads.append(payload)
-        self.changed.set()
-
-    async def wait_for(self, count: int) -> list[bytes]:
-        """Wait until ``count`` payloads have arrived; return them."""
-
-        async def until() -> None:
-            while len(self.payloads) < count:
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(until(), T)
-        return self.payloads
 
 
 @pytest.fixture

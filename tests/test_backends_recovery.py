@@ -30,36 +30,19 @@ from django_wsviews.backends.postgres import PostgresBackend
 from django_wsviews.backends.redis import RedisBackend
 from django_wsviews.testing import WebSocketClient
 
-from .support.groups_support import LogEvent, PostgresServer, RedisServer, UvicornServer
+from .support.groups_support import (
+    Inbox,
+    LogEvent,
+    PostgresServer,
+    RedisServer,
+    UvicornServer,
+)
 
 pytestmark = pytest.mark.urls("tests.support.groups_urls")
 
 T = 5.0
 REDIS_LOG = "django_wsviews.backends.redis"
 POSTGRES_LOG = "django_wsviews.backends.postgres"
-
-
-class Inbox:
-    """An on_message callback that collects payloads and wakes a waiter."""
-
-    def __init__(self) -> None:
-        self.payloads: list[bytes] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, payload: bytes) -> None:
-        self.payloads.append(payload)
-        self.changed.set()
-
-    async def wait_for(self, count: int) -> list[bytes]:
-        """Wait until ``count`` payloads have arrived; return them."""
-
-        async def until() -> None:
-            while len(self.payloads) < count:
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(until(), T)
-        return self.payloads
 
 
 class AnswerDropper:

@@ -192,58 +192,33 @@ class TestOrigin:
             await WebSocketClient().connect("/ws/echo/")
         assert refused.value.status == 403
 
-    @override_settings(CSRF_TRUSTED_ORIGINS=["https://*.example.com"])
-    async def test_csrf_trusted_origins_apply(self) -> None:
-        """CSRF_TRUSTED_ORIGINS, wildcards included, are allowed origins."""
-        client = WebSocketClient(headers={"Origin": "https://app.example.com"})
-        async with client.connect("/ws/echo/") as ws:
-            await ws.send("through")
-            assert await ws.receive() == "through"
-        # The same origin without the setting is refused: the setting did it.
-        with (
-            override_settings(
-                CSRF_TRUSTED_ORIGINS=[],
-                WSVIEWS_ALLOWED_ORIGINS=[],
-                WSVIEWS_CHECK_ORIGIN=True,
+    @pytest.mark.parametrize(
+        ("setting", "origin"),
+        [
+            # CSRF_TRUSTED_ORIGINS, wildcards included, are allowed origins.
+            (
+                {"CSRF_TRUSTED_ORIGINS": ["https://*.example.com"]},
+                "https://app.example.com",
             ),
-            pytest.raises(HandshakeRejected),
-        ):
-            await client.connect("/ws/echo/")
-
-    @override_settings(WSVIEWS_ALLOWED_ORIGINS=["https://mobile.example"])
-    async def test_setting_allows_more_origins(self) -> None:
-        """WSVIEWS_ALLOWED_ORIGINS allows extra origins for every view."""
-        client = WebSocketClient(headers={"Origin": "https://mobile.example"})
-        async with client.connect("/ws/echo/") as ws:
-            await ws.send("through")
-            assert await ws.receive() == "through"
-        # The same origin without the setting is refused: the setting did it.
-        with (
-            override_settings(
-                CSRF_TRUSTED_ORIGINS=[],
-                WSVIEWS_ALLOWED_ORIGINS=[],
-                WSVIEWS_CHECK_ORIGIN=True,
+            # WSVIEWS_ALLOWED_ORIGINS allows extra origins for every view.
+            (
+                {"WSVIEWS_ALLOWED_ORIGINS": ["https://mobile.example"]},
+                "https://mobile.example",
             ),
-            pytest.raises(HandshakeRejected),
-        ):
-            await client.connect("/ws/echo/")
-
-    @override_settings(WSVIEWS_CHECK_ORIGIN=False)
-    async def test_check_can_be_turned_off(self) -> None:
-        """WSVIEWS_CHECK_ORIGIN=False turns the check off for the project."""
-        client = WebSocketClient(headers={"Origin": "https://evil.example"})
-        async with client.connect("/ws/echo/") as ws:
-            await ws.send("through")
-            assert await ws.receive() == "through"
-        # The same origin without the setting is refused: the setting did it.
-        with (
-            override_settings(
-                CSRF_TRUSTED_ORIGINS=[],
-                WSVIEWS_ALLOWED_ORIGINS=[],
-                WSVIEWS_CHECK_ORIGIN=True,
-            ),
-            pytest.raises(HandshakeRejected),
-        ):
+            # WSVIEWS_CHECK_ORIGIN=False turns the check off for the project.
+            ({"WSVIEWS_CHECK_ORIGIN": False}, "https://evil.example"),
+        ],
+    )
+    async def test_settings_allow_an_origin(
+        self, setting: dict[str, object], origin: str
+    ) -> None:
+        """A project setting lets in an origin that is refused without it."""
+        client = WebSocketClient(headers={"Origin": origin})
+        with override_settings(**setting):
+            async with client.connect("/ws/echo/") as ws:
+                await ws.send("through")
+                assert await ws.receive() == "through"
+        with pytest.raises(HandshakeRejected):
             await client.connect("/ws/echo/")
 
     async def test_per_view_settings(self) -> None:

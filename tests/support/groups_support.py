@@ -504,3 +504,27 @@ class PostgresServer:
             dbname="postgres",
             autocommit=True,
         )
+
+
+class Inbox:
+    """An on_message callback that collects payloads and wakes a waiter."""
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self.payloads: list[bytes] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, payload: bytes) -> None:
+        self.payloads.append(payload)
+        self.changed.set()
+
+    async def wait_for(self, count: int) -> list[bytes]:
+        """Wait until ``count`` payloads have arrived; return them."""
+
+        async def until() -> None:
+            while len(self.payloads) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(until(), self.timeout)
+        return self.payloads
