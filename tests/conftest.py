@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from asgiref.sync import SyncToAsync
 
 from django_wsviews.testing import WebSocketClient
 
@@ -22,3 +24,17 @@ def _clear_events() -> Iterator[None]:
     views.events.clear()
     yield
     views.events.clear()
+
+
+@pytest.fixture
+def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Record every sync_to_async call made while the test runs."""
+    hops: list[Any] = []
+    original = SyncToAsync.__call__
+
+    async def counting(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
+        hops.append(self.func)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    return hops

@@ -209,20 +209,6 @@ def tidies(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool, bool]]:
     return calls
 
 
-@pytest.fixture
-def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Record every sync_to_async call made while the test runs."""
-    hops: list[Any] = []
-    original = SyncToAsync.__call__
-
-    async def counting(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
-        hops.append(self.func)
-        return await original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "__call__", counting)
-    return hops
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_async_orm_connection_closed_after_each_message(
     tidies: list[tuple[int, bool, bool]],

@@ -15,7 +15,6 @@ from typing import Any
 
 import django
 import pytest
-from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.test import override_settings
 
@@ -25,22 +24,9 @@ from django_wsviews.testing import WebSocketClient
 
 #: Python frames entered in django-wsviews and Django per echoed message:
 #: the connection's four suspended coroutines resumed (__call__, websocket,
-#: dispatch, _serve), then the view's receive(), send() and _send_message().
+#: dispatch, Lifecycle.serve), then the view's receive(), send() and
+#: _send_message().
 CALLS_PER_MESSAGE = 7
-
-
-@pytest.fixture
-def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Record every sync_to_async call made while the test runs."""
-    hops: list[Any] = []
-    original = SyncToAsync.__call__
-
-    async def counting(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
-        hops.append(self.func)
-        return await original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "__call__", counting)
-    return hops
 
 
 async def test_no_thread_hop_with_the_default_middleware(
