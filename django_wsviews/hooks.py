@@ -130,15 +130,7 @@ async def call_guarded(
     A closed connection (:class:`ConnectionClosed`) ends the hook quietly.
     """
     try:
-        # call_hook(), inlined: once per connect(), disconnect() and group
-        # message, a coroutine the fewer each time.
-        if is_async(hook):
-            await hook(*args, **kwargs)  # type: ignore[misc]
-            thread = connection_thread.get()
-            if thread is not None and thread.dirty:
-                await thread.tidy()
-        else:
-            await run_in_thread(functools.partial(hook, *args, **kwargs))
+        await call_hook(hook, *args, **kwargs)
     except ConnectionClosed:
         logger.debug(
             "Connection closed during %s() on %s",
