@@ -9,7 +9,11 @@ JSON header line, then the payload::
 ``k`` is the kind: ``"t"`` for text (the payload is UTF-8; JSON broadcasts
 are text, encoded once by the sender), ``"b"`` for bytes, ``"c"`` for a close
 request (``"c"`` holds the code, ``"r"`` the reason, and there is no payload).
-``s`` (the sender) and ``m`` (metadata) are optional. Backends move these
+``s`` (the sender) and ``m`` (metadata) are optional. ``q`` is the seq of a
+message to a group with history (``"<epoch>:<offset>"``), put first in the
+header by the history store that numbered it (see
+:mod:`django_wsviews.history`); decoding adds it to the message's JSON
+object as ``"seq"``. Backends move these
 bytes unchanged; each receiving process decodes them once, into one
 :class:`GroupMessage` that all its local members share.
 
@@ -41,7 +45,10 @@ class GroupMessage:
     frame. ``sender`` is whatever the broadcaster passed as ``sender=`` (a
     view's :attr:`~django_wsviews.WebSocketView.connection_id`, say), or
     None. ``meta`` is the read-only mapping passed as ``meta=``, decoded
-    once per process, for filtering without decoding ``data``. One instance
+    once per process, for filtering without decoding ``data``. ``seq`` is
+    the message's place in the group's history (``"<epoch>:<offset>"``),
+    also in ``data`` as its ``"seq"`` key, or None for a group without
+    history. One instance
     is shared by every member of the group in the process: treat it as
     read-only.
     """
@@ -52,6 +59,7 @@ class GroupMessage:
     # A factory, not a default: dataclasses refuse an unhashable default, and
     # mappingproxy is only hashable from Python 3.12.
     meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    seq: str | None = None
 
     def json(self) -> Any:
         """Decode ``data`` as JSON; raise ValueError if it is not JSON text."""
@@ -142,6 +150,15 @@ def decode(payload: bytes) -> GroupMessage | CloseRequest:
     data: str | bytes
     if kind == "t":
         data = body.decode()
+        seq = fields.get("q")
+        if seq is not None:
+            return GroupMessage(
+                group,
+                _add_seq(data, str(seq)),
+                fields.get("s"),
+                _EMPTY if not meta else MappingProxyType(meta),
+                str(seq),
+            )
     elif kind == "b":
         data = bytes(body)
     else:
@@ -152,3 +169,13 @@ def decode(payload: bytes) -> GroupMessage | CloseRequest:
         fields.get("s"),
         _EMPTY if not meta else MappingProxyType(meta),
     )
+
+
+def _add_seq(text: str, seq: str) -> str:
+    """Return JSON object ``text`` with ``"seq"`` as its first key."""
+    rest = text.lstrip()
+    if not rest.startswith("{"):
+        raise ValueError("A group message with a seq is not a JSON object.")
+    rest = rest[1:]
+    separator = "" if rest.lstrip().startswith("}") else ","
+    return f'{{"seq":{json.dumps(seq)}{separator}{rest}'

@@ -17,8 +17,13 @@ members without waiting on any socket.
 
 Delivery is at most once, and in order per sender per group: a connection
 that is not a member at the time (not yet joined, reconnecting, closed for
-being slow) misses the message, and nothing is stored or replayed. See
-:doc:`groups` for the "last seen id" pattern that catches up.
+being slow) misses the message. Groups that ``WSVIEWS_HISTORY`` names keep
+their latest messages, numbered, so that a client that reconnects catches
+up (see :mod:`django_wsviews.history`).
+
+``on_commit=True`` holds a message until the database transaction open in
+the calling code commits (Django's ``transaction.on_commit()``, for the
+database ``using``), and drops it if the transaction rolls back.
 
 Group names are 1 to 100 ASCII letters, digits, hyphens, underscores,
 periods and colons. Names starting with ``@`` belong to django-wsviews
@@ -28,14 +33,16 @@ periods and colons. Names starting with ``@`` belong to django-wsviews
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.db import transaction
 
-from . import jsontext, metrics
+from . import history, jsontext, metrics
 from .backends.memory import MemoryBackend
 from .envelope import GroupMessage, encode_close, encode_message
 from .exceptions import BroadcastError
@@ -115,6 +122,8 @@ def _encode(
         raise TypeError("Pass a message (str or bytes) or json=... to broadcast.")
     if sender is not None and not isinstance(sender, str):
         raise TypeError(f"sender is a str, not {type(sender).__name__}.")
+    if history.limits_for(group) is not None:
+        history.check_message(group, message, None if content is _MISSING else content)
     return encode_message(group, message, sender=sender, meta=meta)
 
 
@@ -130,8 +139,12 @@ async def _publish(group: str, payload: bytes, user: Any = None) -> None:
     """Publish ``payload`` to ``group``: the one place every sending function ends."""
     hub = get_hub()
     _warn_if_nobody_listens(hub, group)
+    limits = history.limits_for(group)
     try:
-        await hub.publish(group, payload)
+        if limits is None:
+            await hub.publish(group, payload)
+        else:
+            await history.publish(hub.backend, group, payload, limits)
     except BroadcastError as exc:
         metrics.broadcast_error()
         logger.error("Broadcast to group %r failed: %s", group, exc)
@@ -166,15 +179,62 @@ def _warn_if_nobody_listens(hub: Hub, group: str) -> None:
     )
 
 
-def _sync_publish(group: str, payload: bytes, name: str, user: Any = None) -> None:
+def _sync_publish(
+    group: str,
+    payload: bytes,
+    name: str,
+    user: Any = None,
+    on_commit: bool = False,
+    using: str | None = None,
+) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        async_to_sync(_publish)(group, payload, user)
+        pass
     else:
         raise RuntimeError(
             f"{name}() is for sync code; in async code, use await a{name}() instead."
         )
+    send = functools.partial(async_to_sync(_publish), group, payload, user)
+    if on_commit and transaction.get_connection(using).in_atomic_block:
+        # robust: the transaction has committed; a failed broadcast is
+        # logged (by _publish() and by Django), not raised out of the commit.
+        transaction.on_commit(send, using=using, robust=True)
+    else:
+        send()
+
+
+# Broadcasts waiting for a commit to be sent on a loop, kept until sent: the
+# loop holds only weak references to tasks.
+_after_commit: set[asyncio.Future[None]] = set()
+
+
+async def _async_publish(
+    group: str,
+    payload: bytes,
+    user: Any = None,
+    on_commit: bool = False,
+    using: str | None = None,
+) -> None:
+    if not (on_commit and transaction.get_connection(using).in_atomic_block):
+        await _publish(group, payload, user)
+        return
+    loop = asyncio.get_running_loop()
+
+    def spawn() -> None:
+        task = asyncio.ensure_future(_publish(group, payload, user))
+        _after_commit.add(task)
+        task.add_done_callback(_sent_after_commit)
+
+    transaction.on_commit(
+        lambda: loop.call_soon_threadsafe(spawn), using=using, robust=True
+    )
+
+
+def _sent_after_commit(task: asyncio.Future[None]) -> None:
+    _after_commit.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: _publish() has logged it
 
 
 async def abroadcast(
@@ -184,6 +244,8 @@ async def abroadcast(
     json: Any = _MISSING,
     sender: str | None = None,
     meta: Mapping[str, Any] | None = None,
+    on_commit: bool = False,
+    using: str | None = None,
 ) -> None:
     """
     Send ``message`` (``str``: a text frame, ``bytes``: a binary frame), or
@@ -195,12 +257,27 @@ async def abroadcast(
     whatever the number of members. A group with no members anywhere is
     not an error: nobody gets the message.
 
-    Raise TypeError or ValueError for a bad name or content, and
+    With ``on_commit=True``, the message waits for the transaction open on
+    database ``using`` (None: the default database) to commit, and is
+    dropped if it rolls back; with no transaction open, it is sent now.
+    Django opens no transaction on the event loop (its async ORM runs each
+    query in autocommit), so in async code the message is sent now unless a
+    transaction is open in this very context: to broadcast after a
+    transaction, call :func:`broadcast` with ``on_commit=True`` in the sync
+    function that runs it (``sync_to_async``). A message sent after the
+    commit raises nothing: a failure is logged.
+
+    To a group with history (``WSVIEWS_HISTORY``), the message must be a
+    JSON object without a ``"seq"`` key; each member gets it with its seq.
+
+    Raise TypeError or ValueError for a bad name or content (at once, also
+    with ``on_commit``), and
     :class:`~django_wsviews.exceptions.BroadcastError` (also logged) when
     the backend's server is unreachable.
     """
     validate_group_name(group)
-    await _publish(group, _encode(group, message, json, sender, meta))
+    payload = _encode(group, message, json, sender, meta)
+    await _async_publish(group, payload, None, on_commit, using)
 
 
 def broadcast(
@@ -210,6 +287,8 @@ def broadcast(
     json: Any = _MISSING,
     sender: str | None = None,
     meta: Mapping[str, Any] | None = None,
+    on_commit: bool = False,
+    using: str | None = None,
 ) -> None:
     """
     The sync twin of :func:`abroadcast`, for sync code; raise RuntimeError in async code.
@@ -218,9 +297,15 @@ def broadcast(
     opens and closes its own backend connection. The in-memory backend
     reaches nobody from there: the first such broadcast of the process logs
     a warning naming the backends that do.
+
+    ``on_commit=True`` defers the message to ``transaction.on_commit()`` for
+    database ``using``: sent once the outermost transaction commits (a
+    failure then is logged, not raised), dropped if it, or the savepoint
+    the call was made in, rolls back; sent now outside a transaction.
     """
     validate_group_name(group)
-    _sync_publish(group, _encode(group, message, json, sender, meta), "broadcast")
+    payload = _encode(group, message, json, sender, meta)
+    _sync_publish(group, payload, "broadcast", None, on_commit, using)
 
 
 async def asend_to_user(
@@ -230,6 +315,8 @@ async def asend_to_user(
     json: Any = _MISSING,
     sender: str | None = None,
     meta: Mapping[str, Any] | None = None,
+    on_commit: bool = False,
+    using: str | None = None,
 ) -> None:
     """
     Send to every connection of ``user`` (an instance or a pk), in every process.
@@ -238,7 +325,8 @@ async def asend_to_user(
     ``user_group``. Raise as :func:`abroadcast` does.
     """
     group = user_group_name(user)
-    await _publish(group, _encode(group, message, json, sender, meta), user)
+    payload = _encode(group, message, json, sender, meta)
+    await _async_publish(group, payload, user, on_commit, using)
 
 
 def send_to_user(
@@ -248,12 +336,13 @@ def send_to_user(
     json: Any = _MISSING,
     sender: str | None = None,
     meta: Mapping[str, Any] | None = None,
+    on_commit: bool = False,
+    using: str | None = None,
 ) -> None:
     """The sync twin of :func:`asend_to_user`."""
     group = user_group_name(user)
-    _sync_publish(
-        group, _encode(group, message, json, sender, meta), "send_to_user", user
-    )
+    payload = _encode(group, message, json, sender, meta)
+    _sync_publish(group, payload, "send_to_user", user, on_commit, using)
 
 
 def _close_payload(user: Any, code: int, reason: str) -> tuple[str, bytes]:

@@ -10,6 +10,7 @@ both apply it, so their words never disagree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ __all__ = [
     "backend",
     "boolean",
     "choice",
+    "history",
     "number",
     "origins",
     "paths",
@@ -135,6 +137,61 @@ def rate(name: str, value: Any) -> Rate | None:
             "Write it as 'N/s', 'N/min', 'N/h' or 'N/10s', as a (messages, "
             "seconds) tuple of positive numbers, or None for no limit.",
         ) from None
+
+
+_HISTORY_PATTERN = re.compile(r"[A-Za-z0-9_.:*?\[\]!-]{1,100}\Z")
+
+
+def history(name: str, value: Any) -> dict[str, dict[str, Any]]:
+    """
+    Accept ``{"<group pattern>": {"MAX_MESSAGES": n, "MAX_AGE": seconds}, ...}``.
+
+    Return it with both keys in every rule (``MAX_MESSAGES`` 100 and
+    ``MAX_AGE`` None, no age limit, when left out), in the project's order.
+    """
+    fix = (
+        'Set it to {"chat.*": {"MAX_MESSAGES": 100, "MAX_AGE": 3600}}: group '
+        "name patterns (* and ? as in fnmatch) mapped to what to keep."
+    )
+    if not isinstance(value, Mapping):
+        raise InvalidSetting(f"{name} must be a dict, not {type(value).__name__}.", fix)
+    cleaned: dict[str, dict[str, Any]] = {}
+    for pattern, rule in value.items():
+        if not isinstance(pattern, str) or not _HISTORY_PATTERN.match(pattern):
+            raise InvalidSetting(
+                f"{name} has the pattern {pattern!r}, which matches no group name.",
+                "Use group-name characters (letters, digits, _ . : -) and * ? [ ]; "
+                "names starting with '@' (user groups) keep no history.",
+            )
+        if not isinstance(rule, Mapping):
+            raise InvalidSetting(
+                f"{name}[{pattern!r}] must be a dict, not {type(rule).__name__}.", fix
+            )
+        unknown = set(rule) - {"MAX_MESSAGES", "MAX_AGE"}
+        if unknown:
+            raise InvalidSetting(
+                f"{name}[{pattern!r}] has unknown keys {sorted(unknown, key=str)}.",
+                "It takes 'MAX_MESSAGES' and 'MAX_AGE' only.",
+            )
+        size = rule.get("MAX_MESSAGES", 100)
+        if type(size) is not int or size < 1:
+            raise InvalidSetting(
+                f"{name}[{pattern!r}]['MAX_MESSAGES'] must be a positive integer, "
+                f"not {size!r}.",
+                "Set it to the number of messages to keep, e.g. 100.",
+            )
+        age = rule.get("MAX_AGE")
+        if age is not None and (not _is_number(age) or age <= 0):
+            raise InvalidSetting(
+                f"{name}[{pattern!r}]['MAX_AGE'] must be a positive number of "
+                f"seconds or None, not {age!r}.",
+                "Set it to the seconds a message is kept, e.g. 3600, or None.",
+            )
+        cleaned[pattern] = {
+            "MAX_MESSAGES": size,
+            "MAX_AGE": None if age is None else float(age),
+        }
+    return cleaned
 
 
 def choice(choices: tuple[str, ...]) -> Validator:

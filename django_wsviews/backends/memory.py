@@ -60,6 +60,17 @@ class MemoryBackend(BaseBackend):
 
     async def publish(self, group: str, payload: bytes) -> None:
         """Hand ``payload`` to every loop of the process subscribed to ``group``."""
+        if self.hand_out(group, payload):
+            await asyncio.sleep(0)  # let the members' delivery tasks send it
+
+    def hand_out(self, group: str, payload: bytes) -> bool:
+        """
+        Hand ``payload`` to the subscribers of ``group`` now, without yielding.
+
+        Return whether a subscriber on the running loop got it (its members
+        then need the loop for a moment). For callers that must publish
+        under a lock of their own, such as the in-memory history.
+        """
         with _lock:
             targets = tuple(_subscribers.get(group, ()))
         running = asyncio.get_running_loop()
@@ -79,8 +90,7 @@ class MemoryBackend(BaseBackend):
                             g for g, b in _subscribers.items() if backend in b
                         ]:
                             _discard(name, backend)
-        if local:
-            await asyncio.sleep(0)  # let the members' delivery tasks send it
+        return local
 
 
 def _discard(group: str, backend: MemoryBackend) -> None:

@@ -1,0 +1,243 @@
+"""
+History and resume: groups that keep their latest messages, and clients that catch up.
+
+A project opts groups in with ``WSVIEWS_HISTORY``, group-name patterns
+(``fnmatch``: ``*``, ``?``, ``[...]``) mapped to what to keep::
+
+    WSVIEWS_HISTORY = {
+        "chat.*": {"MAX_MESSAGES": 100, "MAX_AGE": 3600},
+    }
+
+The first pattern that matches a group decides. Names starting with ``@``
+(user groups) never have history.
+
+Every broadcast to such a group is numbered, kept and published in one
+atomic step by the backend's store (see
+:mod:`django_wsviews.backends.history_base`); its members get it with
+``"seq": "<epoch>:<offset>"`` added to the JSON object. So a broadcast to
+a history group must be a JSON object without a ``"seq"`` key (``json={...}``,
+or a str holding one); anything else raises TypeError when broadcast.
+
+A connection that comes back with ``wsviews_last=<seq>`` resumes one
+group (see :func:`resume`): it gets the messages after that seq, in order,
+before any live one, with no gap and no duplicate; or
+``{"event": "wsviews.reset"}`` when the history no longer reaches back.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from . import conf
+from .backends import BaseBackend
+from .backends.history_base import HistoryLimits, HistoryStore, Seq
+from .envelope import GroupMessage, decode
+from .log import get_logger
+
+__all__ = [
+    "RESET_EVENT",
+    "RESUME_PARAMETER",
+    "Resume",
+    "check_message",
+    "limits_for",
+    "publish",
+    "resume",
+    "store_for",
+]
+
+logger = get_logger("django_wsviews.history")
+
+#: The query parameter a client resumes with.
+RESUME_PARAMETER = "wsviews_last"
+#: The text frame that tells a client its history no longer reaches back.
+RESET_EVENT = '{"event": "wsviews.reset"}'
+
+#: The stores of the backends that have one, by the backend class's dotted path.
+#: A subclass of a listed backend gets its parent's store.
+STORES = {
+    "django_wsviews.backends.memory.MemoryBackend": (
+        "django_wsviews.backends.history_memory.MemoryHistory"
+    ),
+    "django_wsviews.backends.redis.RedisBackend": (
+        "django_wsviews.backends.history_redis.RedisHistory"
+    ),
+    "django_wsviews.backends.postgres.PostgresBackend": (
+        "django_wsviews.backends.history_postgres.PostgresHistory"
+    ),
+}
+
+_limits_cache: dict[str, HistoryLimits | None] = {}
+_rules: list[tuple[str, HistoryLimits]] | None = None
+_stores: weakref.WeakKeyDictionary[BaseBackend, HistoryStore[Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def limits_for(group: str) -> HistoryLimits | None:
+    """Return what ``WSVIEWS_HISTORY`` keeps of ``group``, or None if it keeps nothing."""
+    try:
+        return _limits_cache[group]
+    except KeyError:
+        pass
+    global _rules
+    if _rules is None:
+        _rules = [
+            (pattern, HistoryLimits(rule["MAX_MESSAGES"], rule["MAX_AGE"]))
+            for pattern, rule in conf.settings.WSVIEWS_HISTORY.items()
+        ]
+    limits = None
+    if not group.startswith("@"):
+        for pattern, rule in _rules:
+            if fnmatch.fnmatchcase(group, pattern):
+                limits = rule
+                break
+    if len(_limits_cache) > 10_000:
+        _limits_cache.clear()
+    _limits_cache[group] = limits
+    return limits
+
+
+def check_message(group: str, data: str | bytes, content: Any = None) -> None:
+    """
+    Raise TypeError unless a broadcast to history group ``group`` is a JSON object without ``"seq"``.
+
+    ``content`` is the ``json=`` argument when there was one (not parsed
+    again); ``data`` the text or bytes otherwise.
+    """
+    if content is None:
+        if not isinstance(data, str):
+            raise TypeError(
+                f"Group {group!r} keeps history (WSVIEWS_HISTORY), so its messages "
+                "are JSON objects: pass json={...} or JSON text, not bytes."
+            )
+        try:
+            content = json.loads(data)
+        except ValueError:
+            content = None
+    if not isinstance(content, Mapping):
+        raise TypeError(
+            f"Group {group!r} keeps history (WSVIEWS_HISTORY), so its messages are "
+            'JSON objects, to which each member\'s copy adds its "seq": pass '
+            "json={...} with a dict."
+        )
+    if "seq" in content:
+        raise TypeError(
+            f'A message to group {group!r} has a "seq" key, which is reserved: '
+            "the group keeps history and sets it. Rename the key."
+        )
+
+
+def store_for(backend: BaseBackend) -> HistoryStore[Any]:
+    """
+    Return the history store of ``backend``, made on first use.
+
+    Raise ImproperlyConfigured if the backend keeps no history.
+    """
+    store = _stores.get(backend)
+    if store is None:
+        path = _store_path(type(backend))
+        if path is None:
+            raise ImproperlyConfigured(
+                f"WSVIEWS_HISTORY keeps history, but the group backend "
+                f"{type(backend).__qualname__} has no history store: use the "
+                "in-memory, Redis or PostgreSQL backend, or remove WSVIEWS_HISTORY."
+            )
+        store = _stores[backend] = import_string(path)(backend)
+    return store
+
+
+def _store_path(backend_class: type[BaseBackend]) -> str | None:
+    for klass in backend_class.__mro__:
+        path = STORES.get(f"{klass.__module__}.{klass.__qualname__}")
+        if path is not None:
+            return path
+    return None
+
+
+async def publish(
+    backend: BaseBackend, group: str, payload: bytes, limits: HistoryLimits
+) -> Seq:
+    """Number, keep and publish ``payload`` to ``group``; return its seq."""
+    return await store_for(backend).publish(group, payload, limits)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """
+    What a connection gets before its live messages: ``reset``, or ``messages``.
+
+    ``through`` is the seq of the last message replayed (or the client's
+    own when there was nothing to replay): live messages of the group up to
+    it are duplicates, to be dropped. None with a reset.
+    """
+
+    group: str
+    reset: bool
+    messages: tuple[GroupMessage, ...] = ()
+    through: Seq | None = None
+
+    def is_duplicate(self, message: GroupMessage) -> bool:
+        """Return whether live ``message`` was replayed already (or seen by the client)."""
+        through = self.through
+        if through is None or message.group != self.group or message.seq is None:
+            return False
+        seq = Seq.parse(message.seq)
+        return (
+            seq is not None
+            and seq.epoch == through.epoch
+            and seq.offset <= through.offset
+        )
+
+
+async def resume(backend: BaseBackend, group: str, last: str) -> Resume:
+    """
+    Return what a client that saw ``last`` in ``group`` missed.
+
+    A reset when ``last`` is malformed (not ``"<epoch>:<offset>"``), names
+    another epoch (the history was lost, or the seq came from another
+    group), lies past the group's last offset, or lies before what is kept.
+    Call it once the connection is a member of the group, so that no
+    message falls between the read and live delivery. Raise BroadcastError
+    if the backend's server is unreachable.
+    """
+    limits = limits_for(group)
+    seq = Seq.parse(last)
+    if limits is None or seq is None:
+        return Resume(group, reset=True)
+    read = await store_for(backend).read(group, seq.offset, limits)
+    if read.epoch != seq.epoch or seq.offset > read.last:
+        return Resume(group, reset=True)
+    if seq.offset == read.last:
+        return Resume(group, reset=False, through=seq)
+    if not read.entries or read.entries[0][0] != seq.offset + 1:
+        return Resume(group, reset=True)
+    messages = []
+    for _, payload in read.entries:
+        message = decode(payload)
+        if isinstance(message, GroupMessage):
+            messages.append(message)
+    return Resume(
+        group,
+        reset=False,
+        messages=tuple(messages),
+        through=Seq(read.epoch, read.entries[-1][0]),
+    )
+
+
+def _history_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    global _rules
+    if setting == "WSVIEWS_HISTORY":
+        _limits_cache.clear()
+        _rules = None
+
+
+setting_changed.connect(_history_setting_changed, dispatch_uid="django_wsviews.history")
