@@ -24,6 +24,7 @@ from .groups import (
 )
 from .hooks import call_hook
 from .json_views import JsonWebSocketView
+from .limits import Limits
 from .mixins import LoginRequiredMixin, PermissionRequiredMixin, UserPassesTestMixin
 from .routing import ws_resolve, ws_reverse
 from .signals import ClosedBy, RejectReason
@@ -44,6 +45,7 @@ __all__ = [
     "HandshakeTimeout",
     "InvalidState",
     "JsonWebSocketView",
+    "Limits",
     "LoginRequiredMixin",
     "PermissionRequiredMixin",
     "RejectReason",

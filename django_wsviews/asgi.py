@@ -122,7 +122,7 @@ class WebSocketMiddleware:
                     finally:
                         # After disconnect(): the one place every connection ends.
                         await metrics.connection_closed(
-                            view, view._stats, view.close_code
+                            view, view._stats, int(view._close_code)
                         )
         finally:
             del self._connections[task]

@@ -22,7 +22,7 @@ from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 
 from . import setting_rules as rules
-from .limits import Rate
+from .limits import Limits, Rate
 from .setting_rules import MEMORY_BACKEND, InvalidSetting, Validator
 
 __all__ = ["OVERFLOW_POLICIES", "SETTINGS", "InvalidSetting", "Setting", "settings"]
@@ -250,6 +250,21 @@ class Settings:
         """Seconds without a message either way before closing (off by default)."""
         timeout: float | None = self._get("WSVIEWS_IDLE_TIMEOUT")
         return timeout
+
+    @property
+    def limits(self) -> Limits:
+        """The five limit settings as one :class:`~django_wsviews.limits.Limits`."""
+        try:
+            limits: Limits = self._values["limits"]
+        except KeyError:
+            limits = self._values["limits"] = Limits(
+                max_message_size=self.WSVIEWS_MAX_MESSAGE_SIZE,
+                rate=self.WSVIEWS_RATE_LIMIT,
+                idle_timeout=self.WSVIEWS_IDLE_TIMEOUT,
+                max_connections_per_user=self.WSVIEWS_MAX_CONNECTIONS_PER_USER,
+                max_groups_per_connection=self.WSVIEWS_MAX_GROUPS_PER_CONNECTION,
+            )
+        return limits
 
     @property
     def WSVIEWS_BACKEND(self) -> dict[str, Any]:

@@ -118,11 +118,6 @@ class WebSocketConnection:
         """Return the connection's :class:`State`."""
         return self._state
 
-    @property
-    def close_code(self) -> int:
-        """Return the code the connection closed with (1006 until it has)."""
-        return int(self._close_code)
-
     def accept(
         self,
         subprotocol: str | None = None,

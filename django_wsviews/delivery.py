@@ -52,6 +52,8 @@ class GroupDelivery:
         self._on_exit = on_exit
         #: Made by the first join; None for a connection without groups.
         self.membership: Membership | None = None
+        #: The connection's limit of groups (its ``Limits``), set on admission.
+        self.max_groups: int | None = None
 
     def close(self) -> None:
         """Let go of the membership and the lifecycle: the connection has ended."""
@@ -61,9 +63,7 @@ class GroupDelivery:
     def get_membership(self) -> Membership:
         """Return the connection's groups, made (and its cleanup registered) on first use."""
         if self.membership is None:
-            self.membership = Membership(
-                self, max_groups=self.view.get_max_groups_per_connection()
-            )
+            self.membership = Membership(self, max_groups=self.max_groups)
             self._on_exit(self.membership.leave_all)
         return self.membership
 
@@ -98,7 +98,7 @@ class GroupDelivery:
 
         So a client that has seen the handshake complete is a member; the
         group messages that come meanwhile wait in the queue. More groups
-        than get_max_groups_per_connection() is a programming error: it
+        than the connection's limit is a programming error: it
         raises TooManyGroups (the handshake is refused with 500).
         """
         view = self.view
@@ -131,7 +131,7 @@ class GroupDelivery:
                 f"{type(view).__qualname__} would be in {exc.count} groups on "
                 "accept (get_group_names(), the user's group, and any joined "
                 f"before), over its limit of {exc.limit}: return fewer names, or "
-                "raise max_groups_per_connection "
+                "raise limits.max_groups_per_connection "
                 "(WSVIEWS_MAX_GROUPS_PER_CONNECTION).",
                 limit=exc.limit,
                 count=exc.count,

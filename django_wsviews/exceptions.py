@@ -109,7 +109,7 @@ class TooManyGroups(WebSocketError):
     Raised by :meth:`~django_wsviews.WebSocketView.join` (which then joins
     none of the groups it was given) and, when ``get_group_names()`` and the
     user's group exceed the limit, by ``accept()`` (the handshake is refused
-    with 500). ``limit`` is the view's ``get_max_groups_per_connection()``;
+    with 500). ``limit`` is the view's ``limits.max_groups_per_connection``;
     ``count`` the number of groups the connection would have been in.
     """
 

@@ -48,8 +48,10 @@ from .delivery import GroupDelivery
 from .exceptions import ConnectionClosed
 from .hooks import HookGate, call_guarded, is_async, report_exception
 from .limits import (
+    Limits,
     TokenBucket,
     message_size_exceeds,
+    parse_rate,
     release_user_slot,
     take_user_slot,
 )
@@ -105,6 +107,8 @@ class Lifecycle:
     def __init__(self, view: WebSocketView) -> None:
         self.view = view
         self.gate = HookGate()
+        #: The view's limits, read once on admission (``get_limits()``).
+        self.limits = Limits()
         #: Every task of this connection; cancelled together on the way out.
         self.tasks: set[asyncio.Future[Any]] = set()
         #: The connection's side of its groups (made by the first join).
@@ -168,12 +172,14 @@ class Lifecycle:
         """
         Take what the connection needs before ``connect()``; False if refused.
 
-        The user's slot (refused with 429 past ``max_connections_per_user``)
-        and, for a view that re-checks its session, who the session was
+        The view's limits (read once, from ``get_limits()``), the user's slot
+        (refused with 429 past ``max_connections_per_user``) and, for a view that re-checks its session, who the session was
         logged in as. An error refuses the handshake through the failure
         policy (500).
         """
         try:
+            limits = self.limits = await self.view._resolve_limits()
+            self.groups.max_groups = limits.max_groups_per_connection
             if not await self._take_user_slot():
                 await self.view._reject(429, reason=RejectReason.TOO_MANY_CONNECTIONS)
                 return False
@@ -233,7 +239,7 @@ class Lifecycle:
 
     async def _take_user_slot(self) -> bool:
         view = self.view
-        limit = view.get_max_connections_per_user()
+        limit = self.limits.max_connections_per_user
         if limit is None:
             return True
         user = await aload_user(view.request)
@@ -282,12 +288,13 @@ class Lifecycle:
             receive_hook: Any = view.receive
         else:
             receive_hook = functools.partial(run_in_thread, view.receive)
-        size_limit = view.get_max_message_size()
+        limits = self.limits
+        size_limit = limits.max_message_size
         quick_size_limit = -1 if size_limit is None else size_limit // 4
-        rate = view.get_rate_limit()
+        rate = parse_rate(limits.rate)
         loop_time = view._loop.time
         bucket = None if rate is None else TokenBucket(rate, loop_time())
-        idle_timeout = view.get_idle_timeout()
+        idle_timeout = limits.idle_timeout
         if idle_timeout is not None:
             self._start_idle_timer(idle_timeout)
         recheck = view.session_recheck_interval

@@ -1,23 +1,25 @@
 """
-Per-connection limits: message size, message rate and idleness.
+Per-connection limits: message size and rate, idleness, connections per user, groups.
 
-Each limit is a view attribute (``max_message_size``, ``rate_limit``,
-``idle_timeout``, ``max_connections_per_user``) whose ``None`` means the
-project's setting (``WSVIEWS_MAX_MESSAGE_SIZE``, ``WSVIEWS_RATE_LIMIT``,
-``WSVIEWS_IDLE_TIMEOUT``, ``WSVIEWS_MAX_CONNECTIONS_PER_USER``). They are
-read once per connection, never per message, and hold on every server,
-whatever the server's own limits are. Connections per user are counted per
-process.
+A view states its limits as one :class:`Limits` value (its ``limits``
+attribute); a field left ``None`` follows the project's setting
+(``WSVIEWS_MAX_MESSAGE_SIZE``, ``WSVIEWS_RATE_LIMIT``,
+``WSVIEWS_IDLE_TIMEOUT``, ``WSVIEWS_MAX_CONNECTIONS_PER_USER``,
+``WSVIEWS_MAX_GROUPS_PER_CONNECTION``). They are read once per connection,
+never per message, and hold on every server, whatever the server's own
+limits are. Connections per user are counted per process.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import re
 
 from django.core.exceptions import ImproperlyConfigured
 
 __all__ = [
+    "Limits",
     "Rate",
     "TokenBucket",
     "message_size_exceeds",
@@ -27,6 +29,8 @@ __all__ = [
 ]
 
 Rate = tuple[float, float]  # (messages, per seconds)
+#: A rate as written: ``"20/s"``, ``"600/min"``, ``"100/10s"`` or a :data:`Rate`.
+RateSpec = str | tuple[float, float]
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*([smhd])\w*\s*$")
 _PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -60,6 +64,73 @@ def parse_rate(rate: str | Rate | None) -> Rate | None:
         f"Invalid rate {rate!r}: write it as 'N/s', 'N/min', 'N/h' or "
         "'N/10s', or as a (messages, seconds) tuple of positive numbers."
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """
+    The limits of a view's connections; ``None`` follows the project's setting.
+
+    Set as a view's ``limits`` attribute (``limits = Limits(rate="20/s")``)
+    or returned by its ``get_limits()``; a subclass changes one field with
+    ``dataclasses.replace(Base.limits, idle_timeout=60)``. An invalid value
+    raises ``ImproperlyConfigured`` where the ``Limits`` is made, naming the
+    field.
+    """
+
+    #: The largest message accepted, in bytes (text counted as UTF-8); a
+    #: larger one closes the connection with 1009 (``WSVIEWS_MAX_MESSAGE_SIZE``,
+    #: 1 MiB by default).
+    max_message_size: int | None = None
+    #: Messages allowed per connection, e.g. ``"20/s"`` or ``(100, 60)``, as a
+    #: token bucket (bursts up to the count); past it the view's
+    #: ``handle_rate_limit_exceeded()`` runs (``WSVIEWS_RATE_LIMIT``, none by
+    #: default).
+    rate: RateSpec | None = None
+    #: Seconds with no message either way after which the connection is
+    #: closed with 1001 (``WSVIEWS_IDLE_TIMEOUT``, off by default).
+    idle_timeout: float | None = None
+    #: Open connections allowed per authenticated user, in this process, to
+    #: every view with this limit; past it the handshake is refused with 429
+    #: (``WSVIEWS_MAX_CONNECTIONS_PER_USER``, none by default).
+    max_connections_per_user: int | None = None
+    #: Groups a connection may be in at once, those joined on accept
+    #: included; past it ``join()`` raises ``TooManyGroups``
+    #: (``WSVIEWS_MAX_GROUPS_PER_CONNECTION``, 100 by default).
+    max_groups_per_connection: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_message_size",
+            "max_connections_per_user",
+            "max_groups_per_connection",
+        ):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or value < 1):
+                raise ImproperlyConfigured(
+                    f"Limits({name}={value!r}): give a positive integer, or None "
+                    "to follow the project's setting."
+                )
+        timeout = self.idle_timeout
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or timeout <= 0
+        ):
+            raise ImproperlyConfigured(
+                f"Limits(idle_timeout={timeout!r}): give a positive number of "
+                "seconds, or None to follow the project's setting."
+            )
+        parse_rate(self.rate)
+
+    def or_else(self, defaults: Limits) -> Limits:
+        """Return these limits with each ``None`` field taken from ``defaults``."""
+        changes = {
+            field.name: getattr(defaults, field.name)
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) is None
+        }
+        return dataclasses.replace(self, **changes) if changes else self
 
 
 class TokenBucket:

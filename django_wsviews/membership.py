@@ -20,7 +20,7 @@ the group talks, or the view's own hooks are too slow for it),
 Dropping logs a warning on a connection's first drop, then at DEBUG.
 
 A connection may be in at most ``max_groups`` groups (the view's
-``get_max_groups_per_connection()``): a join that would take it past them
+``get_limits()``): a join that would take it past them
 raises :class:`~django_wsviews.exceptions.TooManyGroups` and joins nothing.
 Joining and leaving cost the same however many groups the connection, or
 the process, is in.
@@ -114,7 +114,7 @@ class Membership:
                 f"WebSocket {self._target.label} cannot join {len(new)} more group(s): "
                 f"it would be in {count}, over its limit of {self.max_groups}. "
                 "Leave groups first, or raise the view's "
-                "max_groups_per_connection (WSVIEWS_MAX_GROUPS_PER_CONNECTION).",
+                "limits.max_groups_per_connection (WSVIEWS_MAX_GROUPS_PER_CONNECTION).",
                 limit=self.max_groups,
                 count=count,
             )

@@ -33,13 +33,14 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
 from . import conf
+from .auth import aload_user
 from .connection import State, WebSocketConnection
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed, InvalidState
 from .groups import validate_group_name
 from .hooks import observe_exception
 from .lifecycle import Lifecycle
-from .limits import Rate, parse_rate
+from .limits import Limits
 from .log import get_logger
 from .request import WebSocketRequest
 from .responses import upgrade_required
@@ -76,33 +77,10 @@ class WebSocketView(WebSocketConnection):
     #: ``CSRF_TRUSTED_ORIGINS`` and the site's own.
     allowed_origins: ClassVar[Sequence[str]] = ()
 
-    #: The largest message accepted, in bytes (text counted as UTF-8); a
-    #: larger one closes the connection with 1009. ``None`` follows
-    #: ``WSVIEWS_MAX_MESSAGE_SIZE`` (1 MiB by default).
-    max_message_size: ClassVar[int | None] = None
-
-    #: Messages allowed per connection, e.g. ``"20/s"`` or ``(100, 60)``, as a
-    #: token bucket (bursts up to the count). Past it,
-    #: :meth:`handle_rate_limit_exceeded` runs. ``None`` follows ``WSVIEWS_RATE_LIMIT``
-    #: (no limit by default).
-    rate_limit: ClassVar[str | tuple[float, float] | None] = None
-
-    #: Seconds with no message either way after which the connection is
-    #: closed with 1001. ``None`` follows ``WSVIEWS_IDLE_TIMEOUT`` (off by
-    #: default).
-    idle_timeout: ClassVar[float | None] = None
-
-    #: Open connections allowed per authenticated user, in this process, to
-    #: this view and every other one with a limit; past it the handshake is
-    #: refused with 429. ``None`` follows ``WSVIEWS_MAX_CONNECTIONS_PER_USER``
-    #: (no limit by default).
-    max_connections_per_user: ClassVar[int | None] = None
-
-    #: Groups a connection may be in at once, those joined on accept
-    #: included; past it, :meth:`join` raises
-    #: :class:`~django_wsviews.exceptions.TooManyGroups`. ``None`` follows
-    #: ``WSVIEWS_MAX_GROUPS_PER_CONNECTION`` (100 by default).
-    max_groups_per_connection: ClassVar[int | None] = None
+    #: This view's limits: message size and rate, idleness, connections per
+    #: user, groups per connection. A field left ``None`` follows the
+    #: project's setting; see :class:`~django_wsviews.limits.Limits`.
+    limits: ClassVar[Limits] = Limits()
 
     #: Re-read the session this often (seconds; 0 means before every
     #: message) and call :meth:`handle_session_expired` once it has ended or its
@@ -282,43 +260,22 @@ class WebSocketView(WebSocketConnection):
 
     # Limits -----------------------------------------------------------------
 
-    def get_max_message_size(self) -> int | None:
-        """Return the largest message accepted, in bytes, or None for no limit."""
-        if self.max_message_size is not None:
-            return self.max_message_size
-        return conf.settings.WSVIEWS_MAX_MESSAGE_SIZE
-
-    def get_rate_limit(self) -> Rate | None:
-        """Return the message rate allowed as ``(messages, seconds)``, or None."""
-        rate = (
-            self.rate_limit
-            if self.rate_limit is not None
-            else conf.settings.WSVIEWS_RATE_LIMIT
-        )
-        return parse_rate(rate)
-
-    def get_idle_timeout(self) -> float | None:
-        """Return the idle timeout in seconds, or None for none."""
-        if self.idle_timeout is not None:
-            return self.idle_timeout
-        return conf.settings.WSVIEWS_IDLE_TIMEOUT
-
-    def get_max_connections_per_user(self) -> int | None:
-        """Return the open connections allowed per user, or None for no limit."""
-        if self.max_connections_per_user is not None:
-            return self.max_connections_per_user
-        return conf.settings.WSVIEWS_MAX_CONNECTIONS_PER_USER
-
-    def get_max_groups_per_connection(self) -> int | None:
+    def get_limits(self) -> Limits:
         """
-        Return the most groups a connection may be in at once, or None for no limit.
+        Return this connection's limits: ``limits``, with the project's settings where it says None.
 
-        Read once per connection, at its first join (or accept, with groups
-        to join).
+        Called once per connection, before ``connect()``, on the event loop.
+        Override to vary them per user, e.g. ``dataclasses.replace(
+        super().get_limits(), rate=None)`` for staff: an override is called
+        with the user already loaded, so reading ``self.request.user`` makes
+        no query.
         """
-        if self.max_groups_per_connection is not None:
-            return self.max_groups_per_connection
-        return conf.settings.WSVIEWS_MAX_GROUPS_PER_CONNECTION
+        return self.limits.or_else(conf.settings.limits)
+
+    async def _resolve_limits(self) -> Limits:
+        if type(self).get_limits is not WebSocketView.get_limits:
+            await aload_user(self.request)  # an override may read request.user
+        return self.get_limits()
 
     async def handle_rate_limit_exceeded(self, message: str | bytes) -> None:
         """
@@ -391,7 +348,7 @@ class WebSocketView(WebSocketConnection):
         connection ends.
 
         Raise TooManyGroups, joining none of ``groups``, if the connection
-        would be in more than get_max_groups_per_connection() groups;
+        would be in more than the limit of groups per connection;
         TypeError or ValueError for an invalid name; ConnectionClosed once
         the connection has ended.
         """

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pytest
 from django.urls import path
 
-from django_wsviews import TooManyGroups, WebSocketError, WebSocketView
+from django_wsviews import Limits, TooManyGroups, WebSocketError, WebSocketView
 from django_wsviews.exceptions import HandshakeRejected
 from django_wsviews.hub import get_hub
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
@@ -50,7 +50,7 @@ class ManyNamesView(HeldView):
 class CatchingView(WebSocketView):
     """``join a b c`` joins those groups; a refusal is told to the client."""
 
-    max_groups_per_connection = 2
+    limits = Limits(max_groups_per_connection=2)
 
     async def receive(self, message: str | bytes) -> None:
         try:
@@ -65,7 +65,7 @@ urlpatterns: list[object] = []
 
 ws_urlpatterns = [
     path("ws/held/", HeldView.as_view()),
-    path("ws/capped/", HeldView.as_view(max_groups_per_connection=3)),
+    path("ws/capped/", HeldView.as_view(limits=Limits(max_groups_per_connection=3))),
     path("ws/many/", ManyNamesView.as_view()),
     path("ws/many-user/", ManyNamesView.as_view(user_group=True)),
     path("ws/catching/", CatchingView.as_view()),
@@ -173,13 +173,17 @@ async def test_limit_counts_a_group_once(client: WebSocketClient) -> None:
 
 
 async def test_limit_from_setting_and_view(settings: Any) -> None:
-    """get_max_groups_per_connection() is the view's attribute, else the setting (100)."""
-    assert WebSocketView().get_max_groups_per_connection() == 100
+    """The limit of groups is the view's, else the setting (100)."""
+
+    def limit(view: WebSocketView) -> int | None:
+        return view.get_limits().max_groups_per_connection
+
+    assert limit(WebSocketView()) == 100
     settings.WSVIEWS_MAX_GROUPS_PER_CONNECTION = 5
-    assert WebSocketView().get_max_groups_per_connection() == 5
+    assert limit(WebSocketView()) == 5
     settings.WSVIEWS_MAX_GROUPS_PER_CONNECTION = None
-    assert WebSocketView().get_max_groups_per_connection() is None
-    assert CatchingView().get_max_groups_per_connection() == 2
+    assert limit(WebSocketView()) is None
+    assert limit(CatchingView()) == 2
 
 
 async def test_limit_refusal_reaches_the_hook(client: WebSocketClient) -> None:

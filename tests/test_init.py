@@ -21,6 +21,7 @@ EXPECTED_ALL = {
     "HandshakeTimeout",
     "InvalidState",
     "JsonWebSocketView",
+    "Limits",
     "LoginRequiredMixin",
     "PermissionRequiredMixin",
     "RejectReason",
@@ -80,6 +81,30 @@ def own_docstring(obj: object) -> str | None:
     if inspect.isclass(obj):
         return obj.__dict__.get("__doc__")
     return getattr(obj, "__doc__", None)
+
+
+# WebSocketView's public surface: attributes, get_*() resolvers, hooks and
+# actions. A name added here is an API decision (docs, changelog).
+VIEW_PUBLIC_NAMES = {
+    # Django's View protocol
+    "as_view", "setup", "dispatch",
+    # attributes and their resolvers
+    "subprotocols", "check_origin", "allowed_origins", "get_allowed_origins",
+    "limits", "get_limits", "session_recheck_interval", "group_names",
+    "get_group_names", "user_group", "receive_group_concurrently",
+    # hooks
+    "connect", "receive", "disconnect", "receive_group", "select_subprotocol",
+    "handle_exception", "handle_rate_limit_exceeded", "handle_session_expired",
+    # actions and state
+    "accept", "reject", "send", "close", "close_soon", "join", "leave",
+    "state", "connection_id", "joined_groups",
+}  # fmt: skip
+
+
+def test_websocket_view_public_names() -> None:
+    """WebSocketView exposes exactly its documented public names."""
+    public = {name for name in dir(django_wsviews.WebSocketView) if name[0] != "_"}
+    assert public == VIEW_PUBLIC_NAMES
 
 
 def test_all_is_exactly_the_public_api() -> None:

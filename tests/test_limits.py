@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from django_wsviews import CloseCode, ConnectionClosed
+from django_wsviews import CloseCode, ConnectionClosed, Limits, WebSocketView
 from django_wsviews.exceptions import HandshakeRejected
 from django_wsviews.limits import TokenBucket, message_size_exceeds, parse_rate
 from django_wsviews.testing import WebSocketClient
@@ -36,6 +36,54 @@ class TestParseRate:
         """A malformed rate raises ImproperlyConfigured naming the accepted forms."""
         with pytest.raises(ImproperlyConfigured, match="N/s"):
             parse_rate(rate)  # type: ignore[arg-type]
+
+
+class TestLimits:
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("max_message_size", 0),
+            ("max_message_size", 1.5),
+            ("max_message_size", True),
+            ("max_connections_per_user", -1),
+            ("max_groups_per_connection", "100"),
+            ("idle_timeout", 0),
+            ("idle_timeout", "60"),
+            ("idle_timeout", False),
+            ("rate", "20 per second"),
+        ],
+    )
+    def test_invalid_value_is_refused_where_made(
+        self, field: str, value: object
+    ) -> None:
+        """An invalid limit raises ImproperlyConfigured when the Limits is made, naming the field."""
+        with pytest.raises(
+            ImproperlyConfigured, match=field if field != "rate" else "N/s"
+        ):
+            Limits(**{field: value})  # type: ignore[arg-type]
+
+    @override_settings(
+        WSVIEWS_MAX_MESSAGE_SIZE=10,
+        WSVIEWS_RATE_LIMIT="5/s",
+        WSVIEWS_IDLE_TIMEOUT=30,
+        WSVIEWS_MAX_CONNECTIONS_PER_USER=3,
+        WSVIEWS_MAX_GROUPS_PER_CONNECTION=7,
+    )
+    def test_get_limits_takes_each_unset_field_from_the_settings(self) -> None:
+        """A view's own field wins; each field it leaves None is the project's setting."""
+
+        class View(WebSocketView):
+            limits = Limits(idle_timeout=2, max_groups_per_connection=1)
+
+        assert View().get_limits() == Limits(
+            max_message_size=10,
+            rate=(5.0, 1.0),
+            idle_timeout=2,
+            max_connections_per_user=3,
+            max_groups_per_connection=1,
+        )
+        as_view_kwarg = View(limits=Limits(max_message_size=4)).get_limits()
+        assert (as_view_kwarg.max_message_size, as_view_kwarg.idle_timeout) == (4, 30)
 
 
 class TestTokenBucket:
@@ -121,9 +169,29 @@ class TestEnforced:
             answers = [await ws.receive() for _ in range(4)]
         assert answers == ["a", "b", "slow down", "slow down"]
 
+    @pytest.mark.django_db(transaction=True)
+    async def test_get_limits_varies_them_per_user(self) -> None:
+        """A get_limits() override lifts the rate limit for staff only."""
+        staff = WebSocketClient()
+        await staff.aforce_login(
+            await User.objects.acreate(username="boss", is_staff=True)
+        )
+        async with staff.connect("/ws/rate-but-staff/") as ws:
+            for i in range(5):
+                await ws.send(str(i))
+                assert await ws.receive() == str(i)
+        others = WebSocketClient()
+        await others.aforce_login(await User.objects.acreate(username="clerk"))
+        async with others.connect("/ws/rate-but-staff/") as ws:
+            for i in range(3):
+                await ws.send(str(i))
+                assert await ws.receive() == str(i)
+            await ws.send("one too many")
+            assert await ws.wait_closed() == CloseCode.POLICY_VIOLATION
+
     @override_settings(WSVIEWS_RATE_LIMIT="1/h")
     async def test_project_rate_limit(self, client_ws: WebSocketClient) -> None:
-        """WSVIEWS_RATE_LIMIT applies to views that set no rate_limit."""
+        """WSVIEWS_RATE_LIMIT applies to views that set no rate of their own."""
         async with client_ws.connect("/ws/echo/") as ws:
             await ws.send("a")
             assert await ws.receive() == "a"

@@ -13,6 +13,7 @@ from typing import Any
 from django_wsviews import (
     GroupMessage,
     JsonWebSocketView,
+    Limits,
     LoginRequiredMixin,
     abroadcast,
     action,
@@ -67,7 +68,7 @@ class ChatRoomView(LoginRequiredMixin, JsonWebSocketView):
     close_on_denial = True
     permission_denied_message = "Log in to chat."
     # Bursts of 20 messages, then 5 a second.
-    rate_limit = (20, 4)
+    limits = Limits(rate=(20, 4))
 
     def get_group_names(self) -> list[str]:
         return [room_group(self.kwargs["room"]), ANNOUNCEMENTS]
@@ -117,7 +118,7 @@ class HtmxRoomView(LoginRequiredMixin, HtmxWebSocketView):
 
     close_on_denial = True
     permission_denied_message = "Log in to chat."
-    rate_limit = (20, 4)
+    limits = Limits(rate=(20, 4))
 
     def get_group_names(self) -> list[str]:
         return [room_html_group(self.kwargs["room"]), ANNOUNCEMENTS_HTML]

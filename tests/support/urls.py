@@ -59,6 +59,7 @@ ws_urlpatterns = [
     path("ws/query-token/", views.QueryTokenView.as_view()),
     path("ws/small/", views.SmallMessagesView.as_view()),
     path("ws/rate/", views.RateLimitedView.as_view()),
+    path("ws/rate-but-staff/", views.StaffUnlimitedView.as_view()),
     path("ws/lenient-rate/", views.LenientRateView.as_view()),
     path("ws/idle/", views.IdleView.as_view()),
     path("ws/recheck/", views.RecheckEachMessageView.as_view()),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from typing import Any
 
-from django_wsviews import CloseCode, JsonWebSocketView, WebSocketView
+from django_wsviews import CloseCode, JsonWebSocketView, Limits, WebSocketView
 
 #: What views record for the tests to inspect, keyed by a test-chosen name.
 events: dict[str, list[Any]] = {}
@@ -326,22 +327,33 @@ class QueryTokenView(TokenAuthMixin, LoginRequiredMixin, NameView):
 
 
 class SmallMessagesView(EchoView):
-    max_message_size = 8
+    limits = Limits(max_message_size=8)
 
 
 class RateLimitedView(EchoView):
-    rate_limit = "3/h"
+    limits = Limits(rate="3/h")
+
+
+class StaffUnlimitedView(RateLimitedView):
+    """The rate limit of RateLimitedView, lifted for staff by get_limits()."""
+
+    def get_limits(self) -> Limits:
+        limits = super().get_limits()
+        user = self.request.user
+        if user.is_staff:
+            return dataclasses.replace(limits, rate=None)
+        return limits
 
 
 class LenientRateView(EchoView):
-    rate_limit = (2, 3600)
+    limits = Limits(rate=(2, 3600))
 
     async def handle_rate_limit_exceeded(self, message: str | bytes) -> None:
         await self.send("slow down")
 
 
 class IdleView(EchoView):
-    idle_timeout = 0.05
+    limits = Limits(idle_timeout=0.05)
 
 
 class RecheckEachMessageView(EchoView):
@@ -366,7 +378,7 @@ class GreedyView(WebSocketView):
 
 
 class PerUserLimitView(LoginRequiredMixin, NameView):
-    max_connections_per_user = 2
+    limits = Limits(max_connections_per_user=2)
 
 
 class JsonTypesView(JsonWebSocketView):

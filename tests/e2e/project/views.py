@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections, models
 from django.http import HttpRequest, HttpResponse
 
-from django_wsviews import JsonWebSocketView, LoginRequiredMixin, WebSocketView
+from django_wsviews import JsonWebSocketView, Limits, LoginRequiredMixin, WebSocketView
 
 from .models import Backend
 
@@ -33,7 +33,7 @@ class EchoView(WebSocketView):
 class BigEchoView(EchoView):
     """Echo, with the library's message size limit (1 MiB) raised past the servers' own."""
 
-    max_message_size = 64 * 2**20
+    limits = Limits(max_message_size=64 * 2**20)
 
 
 class JsonEchoView(JsonWebSocketView):
@@ -187,7 +187,7 @@ class WhoAmIView(LoginRequiredMixin, WebSocketView):
 class SmallView(EchoView):
     """Echo, with a message size limit below every server's own."""
 
-    max_message_size = 64 * 1024
+    limits = Limits(max_message_size=64 * 1024)
 
 
 class QueryView(WebSocketView):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_wsviews import WebSocketView
+from django_wsviews import Limits, WebSocketView
 
 #: The close codes GoodbyeView's disconnect() saw, in order.
 goodbyes: list[int] = []
@@ -37,7 +37,7 @@ class NewsView(WebSocketView):
 class BigEchoView(EchoView):
     """Echo, with a library limit (16 MiB) above the server's."""
 
-    max_message_size = 16 * 1024 * 1024
+    limits = Limits(max_message_size=16 * 1024 * 1024)
 
 
 class GoodbyeView(EchoView):
