@@ -33,7 +33,7 @@ periods and colons. Names starting with ``@`` belong to django-wsviews
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -195,13 +195,17 @@ def _sync_publish(
         raise RuntimeError(
             f"{name}() is for sync code; in async code, use await a{name}() instead."
         )
-    send = functools.partial(async_to_sync(_publish), group, payload, user)
     if on_commit and transaction.get_connection(using).in_atomic_block:
-        # robust: the transaction has committed; a failed broadcast is
-        # logged (by _publish() and by Django), not raised out of the commit.
-        transaction.on_commit(send, using=using, robust=True)
+
+        def broadcast_after_commit() -> None:
+            # The transaction has committed: a failed broadcast is logged
+            # (by _publish()), not raised out of the commit.
+            with contextlib.suppress(BroadcastError):
+                async_to_sync(_publish)(group, payload, user)
+
+        transaction.on_commit(broadcast_after_commit, using=using, robust=True)
     else:
-        send()
+        async_to_sync(_publish)(group, payload, user)
 
 
 # Broadcasts waiting for a commit to be sent on a loop, kept until sent: the
@@ -226,9 +230,10 @@ async def _async_publish(
         _after_commit.add(task)
         task.add_done_callback(_sent_after_commit)
 
-    transaction.on_commit(
-        lambda: loop.call_soon_threadsafe(spawn), using=using, robust=True
-    )
+    def broadcast_after_commit() -> None:
+        loop.call_soon_threadsafe(spawn)
+
+    transaction.on_commit(broadcast_after_commit, using=using, robust=True)
 
 
 def _sent_after_commit(task: asyncio.Future[None]) -> None:

@@ -182,7 +182,9 @@ async def test_resume_replays_what_was_missed(kit: Kit) -> None:
     assert result.through == seqs[3]
     live = GroupMessage("h.room", "{}", seq=str(seqs[3]))
     assert result.is_duplicate(live)
-    assert not result.is_duplicate(GroupMessage("h.room", "{}", seq=f"{seqs[3].epoch}:5"))
+    assert not result.is_duplicate(
+        GroupMessage("h.room", "{}", seq=f"{seqs[3].epoch}:5")
+    )
 
 
 @override_settings(WSVIEWS_HISTORY=HISTORY)
@@ -247,5 +249,15 @@ def test_seq_parse() -> None:
     """Seq.parse() takes "<epoch>:<offset>" and refuses anything else with None."""
     assert Seq.parse("ab12:7") == Seq("ab12", 7)
     assert str(Seq("ab12", 7)) == "ab12:7"
-    for bad in (None, 7, "ab12", ":7", "AB:7", "ab:x", "ab:7:8", "a" * 33 + ":1", "ab: 7"):
+    for bad in (
+        None,
+        7,
+        "ab12",
+        ":7",
+        "AB:7",
+        "ab:x",
+        "ab:7:8",
+        "a" * 33 + ":1",
+        "ab: 7",
+    ):
         assert Seq.parse(bad) is None, bad
