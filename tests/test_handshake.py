@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import django
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import SynchronousOnlyOperation
 from django.test import override_settings
 
 from django_wsviews.exceptions import HandshakeRejected
@@ -231,3 +233,77 @@ class TestOrigin:
             pass
         with pytest.raises(HandshakeRejected):
             await partner.connect("/ws/echo/")
+
+
+# What docs/security.rst promises of common middleware on a handshake ---------
+
+
+@pytest.mark.skipif(
+    django.VERSION < (5, 1), reason="LoginRequiredMiddleware is Django 5.1+"
+)
+@pytest.mark.django_db(transaction=True)
+async def test_login_not_required_lets_an_anonymous_handshake_in(settings: Any) -> None:
+    """Under LoginRequiredMiddleware, a view whose dispatch is login_not_required is served."""
+    settings.ROOT_URLCONF = "tests.support.promise_urls"
+    stack = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    with override_settings(WSVIEWS_MIDDLEWARE=stack, LOGIN_URL="/login/"):
+        client = WebSocketClient()
+        async with client.connect("/ws/public/") as ws:
+            assert await ws.receive() == ""  # anonymous, and in
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/user/")  # not marked: refused
+        assert refused.value.status == 302
+
+
+@pytest.mark.parametrize(
+    ("setting", "location"),
+    [
+        # SecurityMiddleware: an HTTPS-only site refuses a ws:// handshake.
+        ({"SECURE_SSL_REDIRECT": True}, "https://testserver/ws/echo/"),
+        # CommonMiddleware: PREPEND_WWW redirects, as for a page.
+        ({"PREPEND_WWW": True}, "http://www.testserver/ws/echo/"),
+    ],
+)
+async def test_redirecting_middleware_refuses_with_301(
+    setting: dict[str, object], location: str
+) -> None:
+    """SECURE_SSL_REDIRECT and PREPEND_WWW refuse the handshake with their 301."""
+    stack = [
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.common.CommonMiddleware",
+    ]
+    client = WebSocketClient()
+    with override_settings(WSVIEWS_MIDDLEWARE=stack, **setting):
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/echo/")
+        assert refused.value.status == 301
+        assert dict(refused.value.headers)["Location"] == location
+    with override_settings(WSVIEWS_MIDDLEWARE=stack):
+        async with client.connect("/ws/echo/") as ws:
+            await ws.send("served")
+            assert await ws.receive() == "served"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_database_query_in_inline_middleware_is_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A middleware declared inline that queries the database is refused with 500, as Django's guard says."""
+    path = "tests.support.promise_middleware.count_users"
+    client = WebSocketClient(raise_view_exceptions=False)
+    with override_settings(WSVIEWS_MIDDLEWARE=[path], WSVIEWS_INLINE_MIDDLEWARE=[path]):
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/echo/")
+        assert refused.value.status == 500
+    [error] = [r for r in caplog.records if r.name == "django.request"]
+    assert error.exc_info is not None
+    assert error.exc_info[0] is SynchronousOnlyOperation
+    # Not declared inline, the same middleware runs in a thread, where it may.
+    with override_settings(WSVIEWS_MIDDLEWARE=[path]):
+        async with client.connect("/ws/echo/") as ws:
+            await ws.send("served")
+            assert await ws.receive() == "served"

@@ -1,0 +1,28 @@
+"""The URLconf of the tests that hold the documentation's promises."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from django_wsviews import WebSocketView
+
+from . import promise_views, views
+
+urlpatterns: list[object] = []
+
+ws_urlpatterns = [
+    path("ws/echo/", views.EchoView.as_view()),
+    path("ws/user/", views.UserView.as_view()),
+    path("ws/default/", WebSocketView.as_view()),
+    path("ws/public/", promise_views.PublicView.as_view()),
+    path("ws/scripted/", promise_views.ScriptedView.as_view()),
+    path(
+        "ws/close-before-accept/",
+        promise_views.ScriptedView.as_view(script="close-before-accept"),
+    ),
+    path("ws/reject/", promise_views.ScriptedView.as_view(script="reject")),
+    path(
+        "ws/reject-after-accept/",
+        promise_views.ScriptedView.as_view(script="reject-after-accept"),
+    ),
+]
