@@ -380,9 +380,14 @@ async def test_sync_broadcast_in_async_code_raises() -> None:
         broadcast("room.a", "x")
 
 
-async def test_broadcast_without_members() -> None:
-    """Broadcasting to a group nobody joined is not an error."""
-    await abroadcast("empty.room", "into the void")
+async def test_broadcast_without_members(client: WebSocketClient) -> None:
+    """Broadcasting to a group nobody joined returns quietly, and is no one's later."""
+    assert await abroadcast("room.empty", "into the void") is None
+    assert get_hub().members("room.empty") == frozenset()
+    async with client.connect("/ws/room/empty/") as later:
+        await abroadcast("room.empty", "news")
+        assert await later.receive(T) == "news"  # not the message sent before
+        await later.assert_no_message()
 
 
 # Users -----------------------------------------------------------------------
