@@ -106,3 +106,43 @@ def test_a_bad_value_is_not_remembered(settings: Any) -> None:
         conf.settings.WSVIEWS_IDLE_TIMEOUT  # noqa: B018
     settings.WSVIEWS_IDLE_TIMEOUT = 30
     assert conf.settings.WSVIEWS_IDLE_TIMEOUT == 30.0
+
+
+#: Each setting's default, as the page named beside it documents it.
+DOCUMENTED_DEFAULTS = {
+    "WSVIEWS_SHUTDOWN_TIMEOUT": 10.0,  # servers.rst: "(default 10)"
+    "WSVIEWS_CHECK_ORIGIN": True,  # security.rst: "on by default"
+    "WSVIEWS_ALLOWED_ORIGINS": [],
+    "WSVIEWS_ALLOW_MISSING_ORIGIN": True,  # security.rst
+    "WSVIEWS_MAX_MESSAGE_SIZE": 1024 * 1024,  # security.rst: "(1 MiB)"
+    "WSVIEWS_RATE_LIMIT": None,  # security.rst: "(none)"
+    "WSVIEWS_MAX_CONNECTIONS_PER_USER": None,  # security.rst: "(none)"
+    "WSVIEWS_IDLE_TIMEOUT": None,  # security.rst: "(none)"
+    "WSVIEWS_SEND_QUEUE_SIZE": 100,  # groups.rst: "(100)"
+    "WSVIEWS_SEND_QUEUE_OVERFLOW": "close",  # groups.rst: "(the default)"
+    "WSVIEWS_MAX_GROUPS_PER_CONNECTION": 100,  # groups.rst: "at most 100 groups"
+    "WSVIEWS_BACKEND": {  # groups.rst: "the in-memory backend by default"
+        "BACKEND": "django_wsviews.backends.memory.MemoryBackend",
+        "OPTIONS": {},
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_DEFAULTS))
+def test_defaults_are_the_documented_ones(settings: Any, name: str) -> None:
+    """A project that does not set a WSVIEWS_* setting reads the default its page documents."""
+    if hasattr(settings, name):
+        delattr(settings, name)
+    assert getattr(conf.settings, name) == DOCUMENTED_DEFAULTS[name]
+
+
+def test_middleware_defaults_are_the_documented_ones(settings: Any) -> None:
+    """Unset, a handshake runs MIDDLEWARE, and only Django's own middleware run inline."""
+    for name in ("WSVIEWS_MIDDLEWARE", "WSVIEWS_INLINE_MIDDLEWARE"):
+        if hasattr(settings, name):
+            delattr(settings, name)
+    settings.MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+    assert conf.settings.WSVIEWS_MIDDLEWARE == settings.MIDDLEWARE
+    inline = conf.settings.WSVIEWS_INLINE_MIDDLEWARE
+    assert "django.contrib.sessions.middleware.SessionMiddleware" in inline
+    assert all(path.startswith("django.") for path in inline)
