@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 
-from . import actions, jsontext
+from . import action_calls, actions, jsontext
 from .hooks import call_hook
 from .log import get_logger
 from .status import CloseCode
@@ -88,7 +88,7 @@ class JsonWebSocketView(WebSocketView):
             await self.close(CloseCode.INVALID_PAYLOAD, "JSON nested too deeply.")
             return
         if self._actions and isinstance(content, dict) and "action" in content:
-            await actions.dispatch(self, self._actions, content)
+            await action_calls.dispatch(self, self._actions, content)
             return
         await call_hook(self.receive_json, content)
 
@@ -101,7 +101,7 @@ class JsonWebSocketView(WebSocketView):
         anything else at WARNING.
         """
         if self._actions:
-            await actions.refuse(self, content)
+            await action_calls.refuse(self, content)
 
     def send_json(self, content: Any) -> Awaitable[None]:
         """Encode ``content`` with :meth:`encode_json` and send it as a text frame."""

@@ -1,4 +1,4 @@
-"""Tests for django_wsviews.actions and django_wsviews.payloads: named actions and their replies."""
+"""Tests for django_wsviews.actions, action_calls and payloads: named actions and their replies."""
 
 from __future__ import annotations
 
@@ -891,7 +891,7 @@ class TestDeclaring:
 
     def test_dataclass_result_conversion_ignores_classes(self) -> None:
         """A dataclass class (not an instance) returned is not converted."""
-        from django_wsviews.actions import _plain
+        from django_wsviews.action_calls import _plain
 
         @dataclasses.dataclass
         class D:
