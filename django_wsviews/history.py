@@ -29,10 +29,11 @@ from __future__ import annotations
 import fnmatch
 import json
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
@@ -41,16 +42,22 @@ from . import conf
 from .backends import BaseBackend
 from .backends.history_base import HistoryLimits, HistoryStore, Seq
 from .envelope import GroupMessage, decode
+from .exceptions import BroadcastError
+from .hub import get_hub
 from .log import get_logger
 
 __all__ = [
     "RESET_EVENT",
     "RESUME_PARAMETER",
     "Resume",
+    "alast_seq",
     "check_message",
+    "choose_group",
+    "last_seq",
     "limits_for",
     "publish",
     "resume",
+    "resume_connection",
     "store_for",
 ]
 
@@ -170,6 +177,38 @@ async def publish(
     return await store_for(backend).publish(group, payload, limits)
 
 
+async def alast_seq(group: str) -> str | None:
+    """
+    Return the seq of the latest message of ``group``, or None if it has none.
+
+    A page that renders a group's state from the database passes it to the
+    JavaScript client as ``lastSeq``, read *before* the database: then its
+    first connection resumes from there, and nothing said between the
+    render and the connection is missed (a message both rendered and
+    replayed is possible: the page drops it by its own id). None when the
+    group has had no broadcast since its history was lost (or ever). Raise
+    ValueError if ``WSVIEWS_HISTORY`` keeps no history for ``group``, and
+    BroadcastError if the backend's server is unreachable.
+    """
+    limits = limits_for(group)
+    if limits is None:
+        raise ValueError(
+            f"Group {group!r} keeps no history: add a pattern that matches it "
+            "to WSVIEWS_HISTORY."
+        )
+    read = await store_for(get_hub().backend).read(group, _PAST_EVERY_OFFSET, limits)
+    return None if read.epoch is None else str(Seq(read.epoch, read.last))
+
+
+def last_seq(group: str) -> str | None:
+    """The sync twin of :func:`alast_seq`, for sync code (a view rendering a page)."""
+    return async_to_sync(alast_seq)(group)
+
+
+#: An offset past any: a read after it returns the epoch and last offset only.
+_PAST_EVERY_OFFSET = 10**18 - 2
+
+
 @dataclass(frozen=True)
 class Resume:
     """
@@ -231,6 +270,83 @@ async def resume(backend: BaseBackend, group: str, last: str) -> Resume:
         messages=tuple(messages),
         through=Seq(read.epoch, read.entries[-1][0]),
     )
+
+
+_warned_views: set[str] = set()
+
+
+def choose_group(view: str, explicit: str | None, names: Iterable[str]) -> str | None:
+    """
+    Return the group a connection of ``view`` (its name) resumes, or None.
+
+    ``explicit`` is the view's ``history_group``: it must be one of the
+    connection's groups ``names`` and keep history, else the connection
+    resumes nothing (and a warning says why, once per view). Without it,
+    the first of ``names`` that keeps history; when several do, a warning
+    (once per view) says that the others are not resumed.
+    """
+    names = list(names)
+    if explicit is not None:
+        if explicit in names and limits_for(explicit) is not None:
+            return explicit
+        _warn_once(
+            view,
+            "%s.history_group is %r, which is not one of the connection's "
+            "groups with history (WSVIEWS_HISTORY); it resumes nothing. Return "
+            "that group from get_group_names(), or name one that is.",
+            view,
+            explicit,
+        )
+        return None
+    candidates = [name for name in names if limits_for(name) is not None]
+    if len(candidates) > 1:
+        _warn_once(
+            view,
+            "%s joins several groups with history (%s); a connection resumes one, "
+            "the first (%r): the client's last seq may come from another, and "
+            "then it gets a reset. Set history_group to say which.",
+            view,
+            ", ".join(candidates),
+            candidates[0],
+        )
+    return candidates[0] if candidates else None
+
+
+def _warn_once(view: str, text: str, *args: object) -> None:
+    if view not in _warned_views:
+        _warned_views.add(view)
+        logger.warning(text, *args)
+
+
+async def resume_connection(
+    view: str,
+    last: str | None,
+    explicit: str | None,
+    names: Iterable[str],
+) -> Resume | None:
+    """
+    Return what a new connection of ``view`` gets before live messages, or None.
+
+    ``last`` is the ``wsviews_last`` query parameter (None: absent). None
+    when the client sent none, or the view has no group to resume: the
+    parameter is then ignored. A server that cannot read the history
+    (unreachable) logs a warning and sends a reset.
+    """
+    if last is None:
+        return None
+    group = choose_group(view, explicit, names)
+    if group is None:
+        return None
+    try:
+        result = await resume(get_hub().backend, group, last)
+    except BroadcastError as exc:
+        logger.warning(
+            "Cannot resume group %r for %s (%s); sending a reset.", group, view, exc
+        )
+        return Resume(group, reset=True)
+    if result.reset:
+        logger.debug("Resuming group %r after %r: reset.", group, last[:60])
+    return result
 
 
 def _history_setting_changed(*, setting: str, **kwargs: Any) -> None:

@@ -102,6 +102,7 @@ class WebSocketClient:
         subprotocols: Iterable[str] = (),
         user: Any = None,
         timeout: float | None = None,
+        last_seq: str | None = None,
     ) -> _Connecting:
         """
         Open a connection to ``path``; await the result, or use it in ``async with``.
@@ -112,7 +113,9 @@ class WebSocketClient:
         ``query`` (a mapping; a list value repeats the key) is added to the
         query string. With ``user``, this handshake is made logged in as that
         user (a session of its own, as :meth:`force_login` makes); the
-        client's other connections are not.
+        client's other connections are not. ``last_seq`` resumes after
+        that seq, as the JavaScript client does on reconnecting: it is sent
+        as the ``wsviews_last`` query parameter.
 
         Raise :exc:`~django_wsviews.exceptions.HandshakeRejected`, with the
         status, when the application refuses the handshake;
@@ -122,6 +125,8 @@ class WebSocketClient:
         ``raise_view_exceptions``).
         """
         path = _resolve(path, args, kwargs)
+        if last_seq is not None:
+            query = {**(query or {}), "wsviews_last": last_seq}
         if query:
             separator = "&" if "?" in path else "?"
             path = f"{path}{separator}{urlencode(query, doseq=True)}"

@@ -1,0 +1,196 @@
+"""
+History and resume through views and the façade, in one process (the in-memory backend).
+
+The same behaviour across processes and on Redis and PostgreSQL is in
+``test_history_e2e.py``; the stores themselves in ``test_history_stores.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from django_wsviews import abroadcast, broadcast
+from django_wsviews.backends import history_memory
+from django_wsviews.history import choose_group, limits_for
+from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
+
+pytestmark = pytest.mark.urls("tests.support.history_urls")
+
+T = 5.0
+RESET = {"event": "wsviews.reset"}
+
+
+@pytest.fixture(autouse=True)
+def _history() -> Iterator[None]:
+    """Keep 10 messages of every hist.* group; start from an empty history."""
+    history_memory.forget()
+    with override_settings(WSVIEWS_HISTORY={"hist.*": {"MAX_MESSAGES": 10}}):
+        yield
+    history_memory.forget()
+
+
+@pytest.fixture
+def client() -> WebSocketClient:
+    """Return a test client with a 5-second bound on every wait."""
+    return WebSocketClient(timeout=T)
+
+
+async def received(ws: WebSocketTestConnection, count: int) -> list[Any]:
+    """Return the next ``count`` messages, decoded."""
+    return [await ws.receive_json() for _ in range(count)]
+
+
+async def send_some(group: str, numbers: range) -> None:
+    """Broadcast ``{"n": i}`` for each i."""
+    for n in numbers:
+        await abroadcast(group, json={"n": n})
+
+
+async def test_members_get_the_seq(client: WebSocketClient) -> None:
+    """A broadcast to a history group reaches members with "seq", numbered 1, 2, ..."""
+    async with client.connect("/ws/hist/a/") as ws:
+        await send_some("hist.a", range(2))
+        first, second = await received(ws, 2)
+    epoch = first["seq"].partition(":")[0]
+    assert first == {"seq": f"{epoch}:1", "n": 0}
+    assert second == {"seq": f"{epoch}:2", "n": 1}
+
+
+async def test_resume_replays_then_live(client: WebSocketClient) -> None:
+    """Reconnecting with last_seq= gives the missed messages in order, then live ones."""
+    async with client.connect("/ws/hist/a/") as ws:
+        await send_some("hist.a", range(2))
+        seen = await received(ws, 2)
+    await send_some("hist.a", range(2, 7))
+    async with client.connect("/ws/hist/a/", last_seq=seen[-1]["seq"]) as ws:
+        assert [m["n"] for m in await received(ws, 5)] == [2, 3, 4, 5, 6]
+        await send_some("hist.a", range(7, 8))
+        assert [m["n"] for m in await received(ws, 1)] == [7]
+        await ws.assert_no_message()
+
+
+async def test_replay_goes_through_receive_group(client: WebSocketClient) -> None:
+    """Replayed messages pass through the view's receive_group(), as live ones do."""
+    async with client.connect("/ws/even/a/") as ws:
+        await send_some("hist.a", range(1))
+        [seen] = await received(ws, 1)
+    await send_some("hist.a", range(1, 6))
+    async with client.connect("/ws/even/a/", last_seq=seen["seq"]) as ws:
+        assert [m["n"] for m in await received(ws, 2)] == [2, 4]
+        await ws.assert_no_message()
+
+
+@pytest.mark.parametrize(
+    "last", ["nonsense", "abc:", ":5", "ABC:1", "abc:-1", "x" * 2000, "abc:1"]
+)
+async def test_malformed_or_foreign_seq_gives_a_reset(
+    client: WebSocketClient, last: str
+) -> None:
+    """A wsviews_last that names no place in this group's history gets a reset, then live."""
+    await send_some("hist.a", range(1))
+    async with client.connect("/ws/hist/a/", last_seq=last) as ws:
+        assert await ws.receive_json() == RESET
+        await send_some("hist.a", range(1, 2))
+        assert [m["n"] for m in await received(ws, 1)] == [1]
+
+
+async def test_trimmed_history_gives_a_reset(client: WebSocketClient) -> None:
+    """Missing more than MAX_MESSAGES gives a reset."""
+    async with client.connect("/ws/hist/a/") as ws:
+        await send_some("hist.a", range(1))
+        [seen] = await received(ws, 1)
+    await send_some("hist.a", range(1, 12))
+    async with client.connect("/ws/hist/a/", last_seq=seen["seq"]) as ws:
+        assert await ws.receive_json() == RESET
+        await ws.assert_no_message()
+
+
+async def test_restart_gives_a_reset(client: WebSocketClient) -> None:
+    """A seq from before the history was lost (a restart) gets a reset."""
+    async with client.connect("/ws/hist/a/") as ws:
+        await send_some("hist.a", range(1))
+        [seen] = await received(ws, 1)
+    history_memory.forget()
+    await send_some("hist.a", range(1, 3))
+    async with client.connect("/ws/hist/a/", last_seq=seen["seq"]) as ws:
+        assert await ws.receive_json() == RESET
+
+
+async def test_view_without_history_ignores_the_parameter(
+    client: WebSocketClient,
+) -> None:
+    """A view whose groups keep no history ignores wsviews_last: no reset, live messages."""
+    async with client.connect("/ws/plain/", last_seq="abc:1") as ws:
+        await abroadcast("plain.room", "hello")
+        assert await ws.receive_text() == "hello"
+
+
+async def test_explicit_history_group_resumes_that_group(
+    client: WebSocketClient,
+) -> None:
+    """get_history_group() names the group a connection resumes."""
+    async with client.connect("/ws/chosen/a/") as ws:
+        await send_some("hist.a-b", range(1))
+        [seen] = await received(ws, 1)
+    await send_some("hist.a-b", range(1, 3))
+    async with client.connect("/ws/chosen/a/", last_seq=seen["seq"]) as ws:
+        assert [m["n"] for m in await received(ws, 2)] == [1, 2]
+
+
+async def test_ambiguous_view_warns_once(
+    client: WebSocketClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A view in two history groups without history_group resumes the first and warns, once."""
+    with caplog.at_level(logging.WARNING, "django_wsviews.history"):
+        for _ in range(2):
+            async with client.connect("/ws/two/zz/", last_seq="abc:1") as ws:
+                assert await ws.receive_json() == RESET
+    warnings = [r for r in caplog.records if "several groups with history" in r.message]
+    assert len(warnings) == 1
+    assert "history_group" in warnings[0].getMessage()
+
+
+def test_choose_group_rules() -> None:
+    """The explicit group if it keeps history and is joined; else the first with history."""
+    assert choose_group("V1", None, ["plain", "hist.a", "hist.b"]) == "hist.a"
+    assert choose_group("V2", None, ["plain"]) is None
+    assert choose_group("V3", "hist.b", ["hist.a", "hist.b"]) == "hist.b"
+    assert choose_group("V4", "hist.c", ["hist.a"]) is None
+    assert choose_group("V5", "plain", ["plain"]) is None
+
+
+def test_user_groups_never_keep_history() -> None:
+    """Names starting with @ match no pattern, even "*"."""
+    with override_settings(WSVIEWS_HISTORY={"*": {}}):
+        assert limits_for("@user:1") is None
+        assert limits_for("room") is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "words"),
+    [
+        (("text",), {}, "JSON objects"),
+        (("[1, 2]",), {}, "JSON objects"),
+        ((b"{}",), {}, "not bytes"),
+        ((), {"json": [1]}, "JSON objects"),
+        ((), {"json": {"seq": 1}}, "reserved"),
+        (('{"seq": 1}',), {}, "reserved"),
+    ],
+)
+def test_history_group_refuses_other_messages(
+    args: tuple[Any, ...], kwargs: dict[str, Any], words: str
+) -> None:
+    """A broadcast to a history group that is not a JSON object without "seq" raises TypeError."""
+    with pytest.raises(TypeError, match=words):
+        broadcast("hist.a", *args, **kwargs)
+
+
+def test_history_group_accepts_json_object_text() -> None:
+    """JSON object text, even with whitespace around it, is accepted."""
+    broadcast("hist.a", '  {"a": 1} ')
+    broadcast("hist.a", json={})
