@@ -6,6 +6,7 @@ import ast
 import copy
 import inspect
 import pickle
+from collections.abc import Callable
 
 import pytest
 
@@ -13,14 +14,9 @@ from django_wsviews import exceptions
 from django_wsviews.exceptions import (
     ConnectionClosed,
     HandshakeRejected,
+    TooManyGroups,
     WebSocketError,
 )
-
-
-def test_base_is_an_exception() -> None:
-    """WebSocketError derives from Exception, so except Exception catches it."""
-    assert issubclass(WebSocketError, Exception)
-
 
 DOCUMENTED = {
     "ConnectionClosed",
@@ -30,7 +26,7 @@ DOCUMENTED = {
 }
 
 
-def defined_exceptions() -> dict[str, type]:
+def defined_exceptions() -> dict[str, type[BaseException]]:
     """Return the exception classes exceptions.py defines, by name."""
     return {
         name: obj
@@ -41,22 +37,38 @@ def defined_exceptions() -> dict[str, type]:
     }
 
 
+#: How the library makes each exception that needs more than a message.
+MADE_AS: dict[str, Callable[[], BaseException]] = {
+    "ConnectionClosed": lambda: ConnectionClosed(1001, "bye"),
+    "HandshakeRejected": lambda: HandshakeRejected(403),
+    "TooManyGroups": lambda: TooManyGroups("Too many.", limit=1, count=2),
+}
+
+
 @pytest.mark.parametrize("name", sorted(set(exceptions.__all__) - {"WebSocketError"}))
-def test_subclasses_of_base(name: str) -> None:
-    """Every exception of the library derives from WebSocketError."""
-    assert issubclass(getattr(exceptions, name), WebSocketError)
-
-
-def test_siblings_are_distinct() -> None:
-    """The exceptions under WebSocketError are siblings: none catches another."""
-    classes = [
-        cls for cls in defined_exceptions().values() if cls is not WebSocketError
-    ]
-    assert len(classes) >= len(DOCUMENTED)
-    for cls in classes:
-        for other in classes:
-            if cls is not other:
-                assert not issubclass(cls, other), (cls, other)
+def test_each_exception_is_caught_as_a_websocket_error_and_by_no_sibling(
+    name: str,
+) -> None:
+    """except WebSocketError (and except Exception) catches each; no sibling's except does."""
+    cls = defined_exceptions()[name]
+    exc = MADE_AS[name]() if name in MADE_AS else cls("message")
+    siblings: tuple[type[BaseException], ...] = tuple(
+        other
+        for other in defined_exceptions().values()
+        if other not in (cls, WebSocketError)
+    )
+    assert len(siblings) >= len(DOCUMENTED) - 1
+    caught_by: list[str] = []
+    try:
+        raise exc
+    except siblings:
+        caught_by.append("a sibling")
+    except WebSocketError:
+        caught_by.append("WebSocketError")
+    assert caught_by == ["WebSocketError"]
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - what the docs promise
+        raise exc
+    assert caught.value is exc
 
 
 def test_all_lists_every_exception() -> None:

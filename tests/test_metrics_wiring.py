@@ -96,6 +96,7 @@ async def test_a_view_that_closes_is_counted_as_the_view(
         assert await ws.wait_closed() == 4000
     [closed] = [kwargs for name, kwargs in sent if name == "closed"]
     assert closed["closed_by"] is ClosedBy.VIEW
+    assert metrics.snapshot().closes == {(4000, "view"): 1}
 
 
 @pytest.mark.parametrize(

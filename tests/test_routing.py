@@ -432,6 +432,7 @@ def test_websocketurlconf_reads_ws_urlpatterns_attribute() -> None:
     routes = [str(p.pattern) for p in conf.urlpatterns]
     assert routes == [str(p.pattern) for p in urls_routing.ws_urlpatterns]
     assert "http/page/" not in routes
+    assert "tests.support.urls_routing" in repr(conf)  # names it in tracebacks
 
 
 def test_websocketurlconf_adapts_includes() -> None:
@@ -448,10 +449,3 @@ def test_websocketurlconf_adapts_includes() -> None:
 def test_websocketurlconf_module_without_ws_urlpatterns_is_empty() -> None:
     """A module without ws_urlpatterns gives no patterns."""
     assert WebSocketURLConf("tests.support.urls_no_ws").urlpatterns == []
-
-
-def test_websocketurlconf_repr_names_urlconf() -> None:
-    """The repr names the wrapped urlconf."""
-    assert "tests.support.urls_routing" in repr(
-        WebSocketURLConf("tests.support.urls_routing")
-    )

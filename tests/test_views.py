@@ -15,7 +15,6 @@ from django_wsviews import (
     CloseCode,
     ConnectionClosed,
     HandshakeTimeout,
-    WebSocketView,
 )
 from django_wsviews.exceptions import HandshakeRejected
 from django_wsviews.message_loop import READ_AHEAD
@@ -62,7 +61,9 @@ class TestAsView:
         assert is_async(views.EchoView().receive)
 
     def test_initkwargs_set_on_each_instance(self) -> None:
-        """Each connection gets a fresh instance with the initkwargs set."""
+        """Each instance gets the initkwargs, made with no event loop or request."""
+        with pytest.raises(RuntimeError):
+            asyncio.get_running_loop()  # a plain function: no loop runs here
         first = views.RejectView(status=401)
         second = views.RejectView()
         assert (first.status, second.status) == (401, 403)
@@ -464,11 +465,6 @@ class TestTimeouts:
         async with client_ws.connect("/ws/echo/") as ws:
             with pytest.raises(HandshakeTimeout):
                 await ws.receive(timeout=0.05)
-
-
-def test_views_are_importable_without_an_event_loop() -> None:
-    """Instantiating a view needs no event loop or request."""
-    assert isinstance(WebSocketView(), WebSocketView)
 
 
 # What docs/views.rst promises of the hooks and actions at their edges -------

@@ -16,6 +16,7 @@ ws_urlpatterns = [
     path("ws/default/", WebSocketView.as_view()),
     path("ws/public/", promise_views.PublicView.as_view()),
     path("ws/scripted/", promise_views.ScriptedView.as_view()),
+    path("ws/close-by-name/", promise_views.CloseByNameView.as_view()),
     path(
         "ws/close-before-accept/",
         promise_views.ScriptedView.as_view(script="close-before-accept"),

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import decorators
 from django.utils.decorators import method_decorator
 
-from django_wsviews import ConnectionClosed, InvalidState, WebSocketView
+from django_wsviews import CloseCode, ConnectionClosed, InvalidState, WebSocketView
 
 #: Django 5.1's marker; earlier versions have no LoginRequiredMiddleware either.
 login_not_required: Callable[[Any], Any] = getattr(
@@ -76,3 +76,10 @@ class PublicView(WebSocketView):
         await self.accept()
         user = await self.request.auser()
         await self.send(user.get_username())
+
+
+class CloseByNameView(WebSocketView):
+    """Close with the CloseCode member the message names ("GOING_AWAY")."""
+
+    async def receive(self, message: str | bytes) -> None:
+        await self.close(CloseCode[str(message)], "by name")
