@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
@@ -270,3 +272,30 @@ class TestConnectionsPerUser:
             assert await ws.receive() == "anonymous"
         await first.close()
         await second.close()
+
+
+# What docs/security.rst promises of the limits, through a connection --------
+
+
+async def test_four_byte_characters_are_counted_in_utf8(
+    client_ws: WebSocketClient,
+) -> None:
+    """Text is measured in UTF-8 before decoding: two 4-byte characters fit in 8 bytes, one byte more closes 1009."""
+    async with client_ws.connect("/ws/small/") as ws:  # max_message_size=8
+        await ws.send("\U0001f600\U0001f600")
+        assert await ws.receive() == "\U0001f600\U0001f600"
+        await ws.send("\U0001f600\U0001f600a")
+        assert await ws.wait_closed() == CloseCode.MESSAGE_TOO_BIG
+
+
+async def test_incoming_messages_postpone_the_idle_close(
+    client_ws: WebSocketClient, settings: Any
+) -> None:
+    """The idle timeout counts from the last message either way: a client that keeps sending stays."""
+    settings.ROOT_URLCONF = "tests.support.promise_urls"
+    async with client_ws.connect("/ws/quiet-idle/") as ws:  # idle_timeout=0.5
+        for _ in range(15):  # 1.5 s in all, three idle timeouts
+            await ws.send("still here")  # the view answers nothing
+            await ws.assert_no_message(timeout=0.1)  # and does not close
+        closed = await ws.wait_closed()
+    assert (closed.code, closed.reason) == (CloseCode.GOING_AWAY, "Idle.")

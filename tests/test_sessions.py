@@ -48,6 +48,15 @@ async def test_logout_closes_the_sessions_sockets() -> None:
     await theirs.close()
 
 
+async def test_logout_closes_every_socket_of_the_session() -> None:
+    """Logging out closes all the sockets opened with that session, not only one."""
+    client, user = await logged_in_client("tabs")
+    tabs = [await client.connect("/ws/echo/") for _ in range(3)]
+    await sync_to_async(log_out)(session_key(client), user)
+    for tab in tabs:
+        assert await tab.wait_closed() == CloseCode.UNAUTHORIZED
+
+
 async def test_recheck_each_message() -> None:
     """With session_recheck_interval=0 a message after the session ends closes 4401."""
     client, _ = await logged_in_client("rechecked")

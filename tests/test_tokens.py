@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
+from unittest import mock
 
 import django
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.core import signing
 from django.test import override_settings
 from django.urls import path
 from django.views.debug import ExceptionReporter
@@ -366,3 +370,22 @@ async def test_unoffered_choice_is_refused(caplog: pytest.LogCaptureFixture) -> 
     assert refused.value.status == 500
     errors = [record.exc_info[1] for record in caplog.records if record.exc_info]
     assert "UnofferedChoiceView.select_subprotocol() returned one" in str(errors[0])
+
+
+async def test_the_views_token_max_age_decides(settings: Any) -> None:
+    """A two-minute-old token opens a view with the default token_max_age, not one with 60 seconds."""
+    settings.ROOT_URLCONF = "tests.support.promise_urls"
+    user = await User.objects.acreate(username="aged")
+    made_at = int(time.time()) - 120
+    with mock.patch.object(
+        signing.TimestampSigner,
+        "timestamp",
+        return_value=signing.b62_encode(made_at),
+    ):
+        token = await sync_to_async(make_token)(user)
+    client = WebSocketClient()
+    async with client.connect("/ws/token/", subprotocols=[f"bearer.{token}"]) as ws:
+        assert await ws.receive() == "aged"
+    with pytest.raises(HandshakeRejected) as refused:
+        await client.connect("/ws/token-60s/", subprotocols=[f"bearer.{token}"])
+    assert refused.value.status == 403

@@ -17,6 +17,10 @@ ws_urlpatterns = [
     path("ws/public/", promise_views.PublicView.as_view()),
     path("ws/scripted/", promise_views.ScriptedView.as_view()),
     path("ws/close-by-name/", promise_views.CloseByNameView.as_view()),
+    path("ws/quiet-idle/", promise_views.QuietIdleView.as_view()),
+    path("ws/token/", views.TokenView.as_view()),
+    path("ws/token-60s/", views.TokenView.as_view(token_max_age=60)),
+    path("ws/small/", views.SmallMessagesView.as_view()),
     path(
         "ws/close-before-accept/",
         promise_views.ScriptedView.as_view(script="close-before-accept"),

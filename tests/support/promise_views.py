@@ -9,7 +9,13 @@ from typing import Any
 from django.contrib.auth import decorators
 from django.utils.decorators import method_decorator
 
-from django_wsviews import CloseCode, ConnectionClosed, InvalidState, WebSocketView
+from django_wsviews import (
+    CloseCode,
+    ConnectionClosed,
+    InvalidState,
+    Limits,
+    WebSocketView,
+)
 
 #: Django 5.1's marker; earlier versions have no LoginRequiredMiddleware either.
 login_not_required: Callable[[Any], Any] = getattr(
@@ -83,3 +89,9 @@ class CloseByNameView(WebSocketView):
 
     async def receive(self, message: str | bytes) -> None:
         await self.close(CloseCode[str(message)], "by name")
+
+
+class QuietIdleView(WebSocketView):
+    """Answer nothing; close when idle for half a second."""
+
+    limits = Limits(idle_timeout=0.5)
