@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from importlib import import_module
 from typing import Any
 
 import django
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core.exceptions import SynchronousOnlyOperation
 from django.test import override_settings
@@ -307,3 +309,52 @@ async def test_database_query_in_inline_middleware_is_a_500(
         async with client.connect("/ws/echo/") as ws:
             await ws.send("served")
             assert await ws.receive() == "served"
+
+
+async def test_csrf_and_common_middleware_let_a_handshake_through() -> None:
+    """CsrfViewMiddleware needs no token for the GET; APPEND_SLASH redirects no handshake."""
+    stack = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.middleware.common.CommonMiddleware",
+    ]
+    client = WebSocketClient(headers={"Origin": "http://testserver"})
+    with override_settings(WSVIEWS_MIDDLEWARE=stack, APPEND_SLASH=True):
+        async with client.connect("/ws/echo/") as ws:
+            await ws.send("no token needed")
+            assert await ws.receive() == "no token needed"
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/echo")  # no route: 404, not a 301 to the slash
+        assert refused.value.status == 404
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_session_changes_in_hooks_are_not_saved(settings: Any) -> None:
+    """A hook that changes request.session without saving it changes nothing stored."""
+    settings.ROOT_URLCONF = "tests.support.promise_urls"
+    client = WebSocketClient()
+    await client.aforce_login(await User.objects.acreate(username="sid"))
+    async with client.connect("/ws/session-writer/") as ws:
+        await ws.receive()
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    store = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    stored = await sync_to_async(store.load)()
+    assert "_auth_user_id" in stored  # the session the handshake used
+    assert "touched" not in stored
+
+
+async def test_locale_middleware_sets_the_handshakes_language(settings: Any) -> None:
+    """LocaleMiddleware gives the handshake's request the client's language."""
+    settings.ROOT_URLCONF = "tests.support.promise_urls"
+    stack = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.locale.LocaleMiddleware",
+    ]
+    with override_settings(
+        WSVIEWS_MIDDLEWARE=stack,
+        USE_I18N=True,
+        LANGUAGES=[("en", "English"), ("fr", "French")],
+    ):
+        client = WebSocketClient(headers={"Accept-Language": "fr"})
+        async with client.connect("/ws/session-writer/") as ws:
+            assert await ws.receive() == "fr"

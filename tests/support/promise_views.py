@@ -95,3 +95,12 @@ class QuietIdleView(WebSocketView):
     """Answer nothing; close when idle for half a second."""
 
     limits = Limits(idle_timeout=0.5)
+
+
+class SessionWriterView(WebSocketView):
+    """Change the session in a plain connect() without saving it; say the language."""
+
+    def connect(self) -> None:  # type: ignore[override]
+        self.accept()
+        self.request.session["touched"] = True
+        self.send(getattr(self.request, "LANGUAGE_CODE", ""))
