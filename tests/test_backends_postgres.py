@@ -230,11 +230,17 @@ async def test_views_through_postgres(
         await sync_to_async(broadcast)("room.p", "from sync code")
         for ws in (one, two):
             assert await ws.receive(T) == "from sync code"
+        burst = [f"burst {n}" for n in range(10)]
+        await asyncio.gather(*(abroadcast("room.p", text) for text in burst))
+        for ws in (one, two):
+            assert sorted([await ws.receive(T) for _ in burst]) == sorted(burst)
 
         with LogEvent(
             "django_wsviews.backends.postgres", "listening to 1 groups again"
         ) as back:
-            await terminate(application_name)
+            # Two connections, one listening and one publishing, even after
+            # ten broadcasts at once.
+            assert await terminate(application_name) == 2
             await back.wait()
         await one.send("groups")
         assert await one.receive(T) == "room.p"

@@ -184,6 +184,12 @@ async def test_commands_per_broadcast_to_1000_members(
     }
     delta.pop("info", None)  # the measurement's own INFO
     assert delta == {"publish": 1}
+    # The process holds two connections, one listening and one publishing,
+    # whatever the number of members (the watcher is the third client) ...
+    assert len(watcher.client_list()) == 3
+    # ... and broadcasts in flight at once take one publishing connection each.
+    await asyncio.gather(*(abroadcast("room.big", f"burst {n}") for n in range(20)))
+    assert 3 < len(watcher.client_list()) <= 2 + 20
     with capsys.disabled():
         print(f"\nRedis commands for one broadcast to 1,000 members: {delta}")
     watcher.close()
