@@ -362,6 +362,25 @@ async def test_two_pages_chat_and_another_room_hears_nothing(
         print(f"\nScreenshot of the example's chat room: {screenshot}")
 
 
+async def test_online_line_lists_each_user_once(
+    chromium: str, example: ExampleServer
+) -> None:
+    """The room's "Online" line names each user once, however many tabs, until they leave."""
+    async with browser(chromium) as pages:
+        ada = await pages.log_in(example, "ada")
+        bea = await pages.log_in(example, "bea")
+        await open_room(ada, example, "alpha")
+        await ada.wait_for_selector("#online:text-is('ada')")
+        await open_room(bea, example, "alpha")
+        second_tab = await bea.context.new_page()
+        await open_room(second_tab, example, "alpha")
+        for page in (ada, bea, second_tab):
+            await page.wait_for_selector("#online:text-is('ada, bea')")
+        await second_tab.close()
+        await bea.goto(f"{example.base}/chat/")  # bea's last tab leaves the room
+        await ada.wait_for_selector("#online:text-is('ada')")
+
+
 async def test_typing_shows_on_the_other_page(
     chromium: str, example: ExampleServer
 ) -> None:

@@ -206,3 +206,18 @@ export function backoffDelay(
 ): number;
 /** The absolute ws:// or wss:// form of `url`, resolved against `base` (the page). */
 export function resolveUrl(url: string | URL, base?: string): string;
+
+/** One member of a presence group: its connections' metadata, by connection id. */
+export interface PresenceMember {
+  connections: Record<string, Record<string, unknown>>;
+}
+
+/** The members of one presence group, kept from "wsviews.presence_state" and "wsviews.presence_diff". */
+export class Presence extends EventTarget {
+  constructor(group: string);
+  readonly group: string;
+  /** Members by key: "user:<pk>" or "conn:<connection id>". */
+  members: Map<string, PresenceMember>;
+  /** Apply `message` if it is a presence event of this group (then "change" fires); return whether it was. */
+  apply(message: unknown): boolean;
+}

@@ -778,3 +778,39 @@ export class WsClient extends EventTarget {
     this.#setHandler("error", handler);
   }
 }
+
+/**
+ * The members of one presence group, kept from the server's presence events.
+ *
+ * Feed it every message's JSON: `presence.apply(event.json)`. A
+ * "wsviews.presence_state" of its group replaces the members, a
+ * "wsviews.presence_diff" removes its leaves and adds its joins; either
+ * dispatches "change". `members` maps each key ("user:<pk>" or
+ * "conn:<id>") to `{connections: {<connection id>: metadata}}`.
+ */
+export class Presence extends EventTarget {
+  constructor(group) {
+    super();
+    this.group = group;
+    this.members = new Map();
+  }
+
+  /** Apply `message` if it is a presence event of this group; return whether it was. */
+  apply(message) {
+    if (!isObject(message) || message.group !== this.group) return false;
+    if (message.event === "wsviews.presence_state") {
+      this.members = new Map(Object.entries(isObject(message.members) ? message.members : {}));
+    } else if (message.event === "wsviews.presence_diff") {
+      for (const key of Object.keys(isObject(message.leaves) ? message.leaves : {})) {
+        this.members.delete(key);
+      }
+      for (const [key, member] of Object.entries(isObject(message.joins) ? message.joins : {})) {
+        this.members.set(key, member);
+      }
+    } else {
+      return false;
+    }
+    this.dispatchEvent(new Event("change"));
+    return true;
+  }
+}
