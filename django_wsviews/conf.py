@@ -15,6 +15,7 @@ message are the same words.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 
 from . import setting_rules as rules
-from .limits import Limits, Rate
+from .limits import Limits, Rate, parse_rate
 from .setting_rules import MEMORY_BACKEND, InvalidSetting, Validator
 
 __all__ = ["OVERFLOW_POLICIES", "SETTINGS", "InvalidSetting", "Setting", "settings"]
@@ -265,6 +266,25 @@ class Settings:
                 max_groups_per_connection=self.WSVIEWS_MAX_GROUPS_PER_CONNECTION,
             )
         return limits
+
+    def resolve_limits(self, limits: Limits) -> Limits:
+        """
+        Return ``limits`` with the settings for each ``None``, and its rate parsed.
+
+        Remembered per ``Limits`` object (a view's class attribute, say)
+        until a setting changes: a connection pays a dictionary lookup.
+        """
+        resolved: dict[int, tuple[Limits, Limits]] = self._values.setdefault(
+            "resolved_limits", {}
+        )
+        entry = resolved.get(id(limits))
+        if entry is not None and entry[0] is limits:
+            return entry[1]
+        result = limits.or_else(self.limits)
+        result = dataclasses.replace(result, rate=parse_rate(result.rate))
+        if len(resolved) < 1024:  # a project has a few; never grow without bound
+            resolved[id(limits)] = (limits, result)
+        return result
 
     @property
     def WSVIEWS_BACKEND(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
+from typing import overload
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -34,6 +35,14 @@ RateSpec = str | tuple[float, float]
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*([smhd])\w*\s*$")
 _PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@overload
+def parse_rate(rate: None) -> None: ...
+
+
+@overload
+def parse_rate(rate: str | Rate) -> Rate: ...
 
 
 def parse_rate(rate: str | Rate | None) -> Rate | None:

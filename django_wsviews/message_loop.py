@@ -118,9 +118,9 @@ class MessageLoop:
         limits = self.limits
         size_limit = limits.max_message_size
         quick_size_limit = -1 if size_limit is None else size_limit // 4
-        rate = parse_rate(limits.rate)
+        rate = limits.rate
         loop_time = view._loop.time
-        bucket = None if rate is None else TokenBucket(rate, loop_time())
+        bucket = None if rate is None else TokenBucket(parse_rate(rate), loop_time())
         if limits.idle_timeout is not None:
             self._start_idle_timer(limits.idle_timeout)
         recheck = view.session_recheck_interval

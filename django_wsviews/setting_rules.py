@@ -130,7 +130,8 @@ def origins(name: str, value: Any) -> tuple[str, ...]:
 
 def rate(name: str, value: Any) -> Rate | None:
     try:
-        return parse_rate(value)
+        parsed: Rate | None = parse_rate(value)
+        return parsed
     except ImproperlyConfigured:
         raise InvalidSetting(
             f"{name} is {value!r}, which is not a rate.",

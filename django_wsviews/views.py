@@ -270,7 +270,7 @@ class WebSocketView(WebSocketConnection):
         with the user already loaded, so reading ``self.request.user`` makes
         no query.
         """
-        return self.limits.or_else(conf.settings.limits)
+        return conf.settings.resolve_limits(self.limits)
 
     async def _resolve_limits(self) -> Limits:
         if type(self).get_limits is not WebSocketView.get_limits:

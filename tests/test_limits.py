@@ -88,6 +88,17 @@ class TestLimits:
         assert (as_view_kwarg.max_message_size, as_view_kwarg.idle_timeout) == (4, 30)
 
 
+    def test_get_limits_follows_a_changed_setting(self) -> None:
+        """Resolved limits are remembered per Limits, but a setting change is seen."""
+        view = WebSocketView()
+        with override_settings(WSVIEWS_IDLE_TIMEOUT=5):
+            assert view.get_limits().idle_timeout == 5
+            assert view.get_limits() is view.get_limits()
+        with override_settings(WSVIEWS_IDLE_TIMEOUT=7):
+            assert view.get_limits().idle_timeout == 7
+        assert view.get_limits().idle_timeout is None
+
+
 class TestTokenBucket:
     def test_burst_then_refill(self) -> None:
         """A bucket allows a burst of its size, then refills at its rate."""
