@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from django_wsviews.testing import live
 from django_wsviews.testing.live import LiveServer
 from tests.e2e.test_browser import CHROMIUM_ARGS, LAUNCH_TIMEOUT, unavailable
 from tests.live_project.live_site import sockets
+from tests.support import promise_views
 from tests.support.services import postgres_database
 
 # The fixture, also where the package's pytest plugin is not registered.
@@ -421,3 +423,48 @@ def test_pytest_fixture_on_an_in_memory_database() -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "8 passed" in output, output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_static_false_serves_no_static_files() -> None:
+    """LiveServer(static=False) (serve_static = False on the test case) leaves STATIC_URL to the application."""
+    with (
+        modify_settings(INSTALLED_APPS={"append": "django.contrib.staticfiles"}),
+        override_settings(STATIC_URL="/static/"),
+        LiveServer(static=False) as server,
+    ):
+        url = server.url + "/static/django_wsviews/wsviews.js"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url, timeout=TIMEOUT)
+        assert info.value.code == 404
+        info.value.close()
+        with server.ws_sync("/ws/echo/") as ws:  # the application still serves
+            ws.send("served")
+            assert ws.recv(timeout=TIMEOUT) == "served"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_that_cannot_stop_raises_instead_of_hanging(settings: Any) -> None:
+    """stop() gives up on a server whose loop is blocked: RuntimeError, not a hung run."""
+    settings.ROOT_URLCONF = "tests.support.promise_urls"
+    settings.WSVIEWS_SHUTDOWN_TIMEOUT = 0
+    promise_views.blocking["entered"].clear()
+    promise_views.blocking["release"].clear()
+    server = LiveServer(timeout=0.5)
+    server.start()
+    thread = server._thread
+    assert thread is not None
+    try:
+        with server.ws_sync("/ws/blocking/") as ws:
+            ws.send("block")
+            assert promise_views.blocking["entered"].wait(TIMEOUT)
+            started = time.monotonic()
+            with pytest.raises(RuntimeError, match="did not stop"):
+                server.stop()
+            assert time.monotonic() - started < TIMEOUT  # bounded by the timeouts
+            assert thread.is_alive()
+            promise_views.blocking["release"].set()
+            thread.join(TIMEOUT)
+    finally:
+        promise_views.blocking["release"].set()
+    assert not thread.is_alive()

@@ -18,6 +18,7 @@ ws_urlpatterns = [
     path("ws/scripted/", promise_views.ScriptedView.as_view()),
     path("ws/close-by-name/", promise_views.CloseByNameView.as_view()),
     path("ws/quiet-idle/", promise_views.QuietIdleView.as_view()),
+    path("ws/blocking/", promise_views.BlockingView.as_view()),
     path("ws/session-writer/", promise_views.SessionWriterView.as_view()),
     path("ws/token/", views.TokenView.as_view()),
     path("ws/token-60s/", views.TokenView.as_view(token_max_age=60)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -104,3 +105,15 @@ class SessionWriterView(WebSocketView):
         self.accept()
         self.request.session["touched"] = True
         self.send(getattr(self.request, "LANGUAGE_CODE", ""))
+
+
+#: Set by BlockingView once its receive() blocks; set ``release`` to end it.
+blocking = {"entered": threading.Event(), "release": threading.Event()}
+
+
+class BlockingView(WebSocketView):
+    """Block the event loop's thread in receive() until the test releases it."""
+
+    async def receive(self, message: str | bytes) -> None:
+        blocking["entered"].set()
+        blocking["release"].wait(10)  # deliberately blocks the whole server
