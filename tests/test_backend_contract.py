@@ -1,10 +1,10 @@
 """
-What every group backend promises, run against memory, Redis and PostgreSQL.
+What every group backend promises, run against memory, Redis, PostgreSQL and NATS.
 
 Each test states one promise of :class:`django_wsviews.backends.BaseBackend`
 and its failure policy; the ``kit`` fixture runs it once per backend, the
 ``server_kit`` fixture once per backend that has a server. A backend
-instance stands for one process. Redis and PostgreSQL are the shared test
+instance stands for one process. Redis, PostgreSQL and NATS are the shared test
 servers (see ``tests/services.py``); a server that goes away or stops
 answering is played by :class:`Proxy`, a TCP relay between the backend and
 the server. Without a server the tests skip, or fail under
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from django_wsviews.backends import BaseBackend
 from django_wsviews.backends.memory import MemoryBackend
 
 from .support.groups_support import Inbox, LogEvent, spare_port, unavailable
-from .support.services import redis_url
+from .support.services import nats_url, redis_url
 
 T = 5.0
 
@@ -128,10 +129,39 @@ def postgres_kit() -> Kit:
     )
 
 
-KITS = {"memory": memory_kit, "redis": redis_kit, "postgres": postgres_kit}
+def nats_kit() -> Kit:
+    """Return the kit of the test NATS server, or skip (fail) if it is unreachable."""
+    from django_wsviews.backends.nats import NatsBackend
+
+    url = nats_url()
+    parts = urlsplit(url)
+    upstream = (parts.hostname or "127.0.0.1", parts.port or 4222)
+    try:
+        socket.create_connection(upstream, timeout=2).close()
+    except OSError as exc:
+        unavailable(f"No NATS server at {url} ({exc}); set WSVIEWS_TEST_NATS_URL")
+    return Kit(
+        NatsBackend,
+        {
+            "SERVERS": url,
+            "PREFIX": f"wsviews-test-{uuid.uuid4().hex[:12]}",
+            "RECONNECT_MAX_DELAY": 0.2,
+        },
+        upstream=upstream,
+        via=lambda port: {"SERVERS": f"nats://127.0.0.1:{port}"},
+        logger="django_wsviews.backends.nats",
+    )
 
 
-@pytest.fixture(params=["memory", "redis", "postgres"])
+KITS = {
+    "memory": memory_kit,
+    "redis": redis_kit,
+    "postgres": postgres_kit,
+    "nats": nats_kit,
+}
+
+
+@pytest.fixture(params=["memory", "redis", "postgres", "nats"])
 async def kit(request: pytest.FixtureRequest) -> AsyncIterator[Kit]:
     """Return the kit of each backend in turn; close its backends after the test."""
     made = KITS[request.param]()
@@ -139,7 +169,7 @@ async def kit(request: pytest.FixtureRequest) -> AsyncIterator[Kit]:
     await made.close()
 
 
-@pytest.fixture(params=["redis", "postgres"])
+@pytest.fixture(params=["redis", "postgres", "nats"])
 async def server_kit(request: pytest.FixtureRequest) -> AsyncIterator[Kit]:
     """Return the kit of each backend that has a server; close its backends after."""
     made = KITS[request.param]()

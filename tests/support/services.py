@@ -1,9 +1,10 @@
 """
-Where the Redis and PostgreSQL servers for the backend tests are.
+Where the Redis, PostgreSQL and NATS servers for the backend tests are.
 
 Environment variables (all optional):
 
 - ``WSVIEWS_TEST_REDIS_URL``: default ``redis://127.0.0.1:6379/0``.
+- ``WSVIEWS_TEST_NATS_URL``: default ``nats://127.0.0.1:4222``.
 - ``WSVIEWS_TEST_POSTGRES_HOST``, ``_PORT``, ``_DB``, ``_USER``,
   ``_PASSWORD``: default ``127.0.0.1``, ``5432``, ``test``, ``postgres``,
   no password.
@@ -18,12 +19,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["postgres_database", "redis_url", "services_required"]
+__all__ = ["nats_url", "postgres_database", "redis_url", "services_required"]
 
 
 def redis_url() -> str:
     """Return the URL of the Redis server the tests may use."""
     return os.environ.get("WSVIEWS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def nats_url() -> str:
+    """Return the URL of the NATS server the tests may use."""
+    return os.environ.get("WSVIEWS_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
 def postgres_database() -> dict[str, Any]:

@@ -1,0 +1,345 @@
+"""
+The NATS backend's own behaviour, against real nats-server processes.
+
+What every backend promises is pinned in ``test_backend_contract.py``; here
+are the subject mapping, the options, credentials, TLS, the message count
+per broadcast, and a server killed and restarted under live views. These
+tests start a ``nats-server`` of their own on spare ports (with its
+monitoring port, for the message counts). Without one they skip, or fail
+under ``WSVIEWS_REQUIRE_SERVICES=1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from hypothesis import given
+from hypothesis import strategies as st
+
+from django_wsviews import BroadcastError, abroadcast
+from django_wsviews.backends.nats import NatsBackend, group_subject
+from django_wsviews.testing import WebSocketClient
+
+from .support.groups_support import Inbox, LogEvent, eventually, spare_port
+from .support.nats_support import NatsServer, self_signed_certificate
+
+pytestmark = pytest.mark.urls("tests.support.groups_urls")
+
+T = 5.0
+NATS = "django_wsviews.backends.nats.NatsBackend"
+LOGGER = "django_wsviews.backends.nats"
+# A token of a subject as NATS' own validation accepts it, and no wildcard.
+TOKEN = re.compile(r"[A-Za-z0-9_-]+\Z")
+
+
+@pytest.fixture
+def prefix() -> str:
+    """Return a subject prefix of this test's own."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def nats_server() -> Iterator[NatsServer]:
+    """Start a nats-server of the test's own on a spare port; kill it afterwards."""
+    server = NatsServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def client(settings: Any) -> WebSocketClient:
+    """Return a test client; handshakes skip the middleware (no thread per connection)."""
+    settings.WSVIEWS_MIDDLEWARE = []
+    return WebSocketClient(timeout=T)
+
+
+@pytest.fixture
+async def made() -> Any:
+    """Return a list to put backends in; close them after the test."""
+    backends: list[NatsBackend] = []
+    yield backends
+    for backend in backends:
+        await backend.close()
+
+
+def make(made: list[NatsBackend], inbox: Inbox | None = None, **options: Any) -> Any:
+    """Return a NatsBackend closed after the test."""
+    backend = NatsBackend({"RECONNECT_MAX_DELAY": 0.2, **options}, inbox or Inbox())
+    made.append(backend)
+    return backend
+
+
+# Subjects ----------------------------------------------------------------------------
+
+
+@given(st.text(max_size=120))
+def test_every_group_is_one_valid_token(group: str) -> None:
+    """Any group name, '.', '*', '>', spaces and non-ASCII included, is one wildcard-free token."""
+    prefix, _, token = group_subject("wsviews", group).partition(".")
+    assert prefix == "wsviews"
+    assert TOKEN.match(token)
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_distinct_groups_distinct_subjects(one: str, two: str) -> None:
+    """Two different group names never share a subject."""
+    if one != two:
+        assert group_subject("p", one) != group_subject("p", two)
+
+
+def test_readable_subjects() -> None:
+    """Letters, digits and '-' stay as they are; the rest is '_' and hex."""
+    assert group_subject("wsviews", "room-1") == "wsviews.room-1"
+    assert group_subject("wsviews", "room.1") == "wsviews.room_2E1"
+    assert group_subject("wsviews", "a_b") == "wsviews.a_5Fb"
+    assert group_subject("wsviews", "") == "wsviews._"
+
+
+async def test_wildcard_and_separator_names_stay_apart(
+    nats_server: NatsServer, made: list[NatsBackend], prefix: str
+) -> None:
+    """Groups named like NATS wildcards or with separators get their own messages only."""
+    groups = ["room.*", "room.>", "room.1", "room", "*", ">", "a b", "é"]
+    inboxes = {group: Inbox() for group in groups}
+    for group in groups:
+        await make(
+            made, inboxes[group], SERVERS=nats_server.url, PREFIX=prefix
+        ).subscribe([group])
+    sender = make(made, SERVERS=nats_server.url, PREFIX=prefix)
+    for group in groups:
+        await sender.publish(group, group.encode())
+    for group in groups:
+        assert await inboxes[group].wait_for(1) == [group.encode()]
+    await sender.publish("room.1", b"again")  # every other message arrived before it
+    assert await inboxes["room.1"].wait_for(2) == [b"room.1", b"again"]
+    assert all(
+        len(inboxes[group].payloads) == 1 for group in groups if group != "room.1"
+    )
+
+
+# Options -------------------------------------------------------------------------------
+
+
+def test_missing_nats_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without nats-py, making the backend says what to install."""
+    for name in [n for n in sys.modules if n == "nats" or n.startswith("nats.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "nats", None)
+    with pytest.raises(ImportError, match=r"pip install 'django-wsviews\[nats\]'"):
+        NatsBackend({}, lambda payload: None)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"SERVERS": []}, "SERVERS"),
+        ({"SERVERS": 4222}, "SERVERS"),
+        ({"PREFIX": "a.b"}, "PREFIX"),
+        ({"PREFIX": "*"}, "PREFIX"),
+        ({"CONNECTION_KWARGS": "user=x"}, "must be a dict"),
+        ({"CONNECTION_KWARGS": {"allow_reconnect": True}}, "sets itself"),
+        ({"CONNECTION_KWARGS": {"servers": ["nats://x"]}}, "use SERVERS"),
+        ({"TLS": {"CA": "x"}}, "CA_FILE"),
+        ({"PUBLISH_TIMEOUT": 0}, "positive number"),
+    ],
+)
+def test_options_checked(options: dict[str, Any], match: str) -> None:
+    """Malformed options are ImproperlyConfigured when the backend is made."""
+    with pytest.raises(ImproperlyConfigured, match=match):
+        NatsBackend(options, lambda payload: None)
+
+
+async def test_unreachable_error_hides_credentials(made: list[NatsBackend]) -> None:
+    """A broadcast to no server fails fast with BroadcastError naming it, without the password."""
+    url = f"nats://user:s3cret@127.0.0.1:{spare_port()}"
+    backend = make(made, SERVERS=[url])
+    started = time.monotonic()
+    with pytest.raises(BroadcastError) as error:
+        await backend.publish("g", b"x")
+    assert time.monotonic() - started < 2.0  # refused: no waiting for a timeout
+    assert "nats://127.0.0.1:" in str(error.value)
+    assert "s3cret" not in str(error.value)
+
+
+async def test_message_over_max_payload(
+    nats_server: NatsServer, made: list[NatsBackend], prefix: str
+) -> None:
+    """A message over the server's max_payload is refused with a BroadcastError saying so."""
+    inbox = Inbox()
+    await make(made, inbox, SERVERS=nats_server.url, PREFIX=prefix).subscribe(["g"])
+    sender = make(made, SERVERS=nats_server.url, PREFIX=prefix)
+    with pytest.raises(BroadcastError, match=r"over .*max_payload of 1048576 bytes"):
+        await sender.publish("g", b"x" * (1024 * 1024 + 1))
+    await sender.publish("g", b"small")  # the connection is still good
+    assert await inbox.wait_for(1) == [b"small"]
+
+
+# Credentials and TLS --------------------------------------------------------------------
+
+
+async def test_user_and_password(made: list[NatsBackend], prefix: str) -> None:
+    """A server that wants a password: the wrong one fails broadcasts, the right one works."""
+    server = NatsServer("--user", "app", "--pass", "right")
+    server.start()
+    try:
+        wrong = make(
+            made,
+            SERVERS=server.url,
+            CONNECTION_KWARGS={"user": "app", "password": "wrong"},
+        )
+        with pytest.raises(BroadcastError, match="unreachable"):
+            await wrong.publish("g", b"x")
+        inbox = Inbox()
+        right = {"user": "app", "password": "right"}
+        receiver = make(
+            made, inbox, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=right
+        )
+        await receiver.subscribe(["g"])
+        in_url = f"nats://app:right@127.0.0.1:{server.port}"
+        await make(made, SERVERS=in_url, PREFIX=prefix).publish("g", b"hello")
+        assert await inbox.wait_for(1) == [b"hello"]
+    finally:
+        server.kill()
+
+
+async def test_tls(
+    tmp_path: pathlib.Path, made: list[NatsBackend], prefix: str
+) -> None:
+    """A TLS server: the TLS option with its CA connects; without the CA, broadcasts fail."""
+    cert, key = self_signed_certificate(tmp_path)
+    server = NatsServer("--tls", "--tlscert", str(cert), "--tlskey", str(key))
+    server.start()
+    try:
+        url = f"tls://127.0.0.1:{server.port}"
+        inbox = Inbox()
+        tls = {"CA_FILE": str(cert)}
+        await make(made, inbox, SERVERS=url, PREFIX=prefix, TLS=tls).subscribe(["g"])
+        await make(made, SERVERS=url, PREFIX=prefix, TLS=tls).publish("g", b"secret")
+        assert await inbox.wait_for(1) == [b"secret"]
+        untrusting = make(made, SERVERS=url, PREFIX=prefix)
+        with pytest.raises(BroadcastError, match="unreachable"):
+            await untrusting.publish("g", b"x")
+    finally:
+        server.kill()
+
+
+# Message counts ------------------------------------------------------------------------
+
+
+async def test_one_message_per_broadcast_to_1000_members(
+    client: WebSocketClient,
+    settings: Any,
+    nats_server: NatsServer,
+    prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A broadcast to 1,000 local members is one message in, one out: the group is one SUB."""
+    settings.WSVIEWS_BACKEND = {
+        "BACKEND": NATS,
+        "OPTIONS": {"SERVERS": nats_server.url, "PREFIX": prefix},
+    }
+    idle = nats_server.varz()["subscriptions"]  # the server's own
+    members = list(
+        await asyncio.gather(*(client.connect("/ws/room/big/") for _ in range(1000)))
+    )
+    await abroadcast("room.big", "warm-up")  # opens the publishing connection
+    await asyncio.gather(*(ws.receive(T) for ws in members))
+    before = nats_server.varz()
+    await abroadcast("room.big", "measured")
+    assert (
+        await asyncio.gather(*(ws.receive(T) for ws in members)) == ["measured"] * 1000
+    )
+    after = nats_server.varz()
+    assert after["subscriptions"] - idle == 1
+    delta = {k: after[k] - before[k] for k in ("in_msgs", "out_msgs")}
+    assert delta == {"in_msgs": 1, "out_msgs": 1}
+    with capsys.disabled():
+        print(f"\nNATS messages for one broadcast to 1,000 members: {delta}")
+    await asyncio.gather(*(ws.close() for ws in members))
+
+
+# Outages -------------------------------------------------------------------------------
+
+
+async def test_nats_killed_and_restarted(
+    client: WebSocketClient,
+    settings: Any,
+    nats_server: NatsServer,
+    prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """NATS dies: sockets stay up, broadcasts raise; it comes back: delivery resumes within 2 s."""
+    settings.WSVIEWS_BACKEND = {
+        "BACKEND": NATS,
+        "OPTIONS": {
+            "SERVERS": nats_server.url,
+            "PREFIX": prefix,
+            "RECONNECT_MAX_DELAY": 0.5,
+        },
+    }
+    members = [await client.connect("/ws/room/k/") for _ in range(3)]
+    await abroadcast("room.k", "before")
+    for ws in members:
+        assert await ws.receive(T) == "before"
+
+    with LogEvent(LOGGER, "No subscribing connection") as lost:
+        nats_server.kill()
+        await lost.wait()
+    with pytest.raises(
+        BroadcastError, match=r"NATS at nats://127\.0\.0\.1:\d+ is unreachable"
+    ):
+        await abroadcast("room.k", "during")
+    for ws in members:  # the sockets are still up and served
+        await ws.send("groups")
+        assert await ws.receive(T) == "room.k"
+
+    with LogEvent(LOGGER, "subscribed 1 groups again") as back:
+        nats_server.start()
+        started = time.monotonic()
+        await back.wait()
+    await abroadcast("room.k", "after")
+    for ws in members:
+        assert await ws.receive(T) == "after"
+    resumed = time.monotonic() - started
+    assert resumed < 2.0
+    with capsys.disabled():
+        print(
+            f"\nNATS restarted: delivery resumed {resumed:.2f} s after the server was up"
+        )
+    for ws in members:
+        await ws.close()
+
+
+async def test_silent_server_detected_by_pings(
+    nats_server: NatsServer, made: list[NatsBackend], prefix: str
+) -> None:
+    """A server that stops answering (SIGSTOP) is dropped after missed pings, then reconnected."""
+    import signal
+
+    inbox = Inbox()
+    receiver = make(
+        made, inbox, SERVERS=nats_server.url, PREFIX=prefix, HEALTH_CHECK_INTERVAL=0.2
+    )
+    await receiver.subscribe(["g"])
+    assert nats_server.process is not None
+    with LogEvent(LOGGER, "No subscribing connection") as lost:
+        nats_server.process.send_signal(signal.SIGSTOP)
+        try:
+            await lost.wait()
+        finally:
+            nats_server.process.send_signal(signal.SIGCONT)
+    await eventually(lambda: receiver._connected, 10)
+    await make(made, SERVERS=nats_server.url, PREFIX=prefix).publish("g", b"back")
+    assert await inbox.wait_for(1) == [b"back"]
