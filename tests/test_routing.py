@@ -333,6 +333,24 @@ def test_http_and_ws_names_are_separate() -> None:
     assert reverse("http-page") == "/http/page/"
 
 
+def test_reverse_of_an_http_name_says_so_and_names_the_fix() -> None:
+    """ws_reverse() of an HTTP route's name, namespaced too, says to use reverse()."""
+    urlconf = "tests.support.urls_routing"  # given, not ROOT_URLCONF: both look there
+    with pytest.raises(NoReverseMatch) as info:
+        ws_reverse("http-page", urlconf=urlconf)
+    assert str(info.value) == (
+        "'http-page' is the name of a route in urlpatterns (HTTP); ws_reverse() and "
+        "{% ws_url %} reverse the names of ws_urlpatterns. Use reverse() or "
+        "{% url %} for an HTTP page, or name the WebSocket route in ws_urlpatterns."
+    )
+    with pytest.raises(NoReverseMatch, match=r"^'nested:http-here' is the name"):
+        ws_reverse("nested:http-here", urlconf=urlconf)
+    for name in ("no-such-route", "nested:no-such-route", "nope:http-page"):
+        with pytest.raises(NoReverseMatch) as info:
+            ws_reverse(name, urlconf=urlconf)
+        assert "urlpatterns (HTTP)" not in str(info.value)
+
+
 @routing_urls
 def test_reverse_includes_script_prefix(script_prefix: None) -> None:
     """ws_reverse() prepends the script prefix, as reverse() does."""

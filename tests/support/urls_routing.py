@@ -34,6 +34,8 @@ app_name_less = [
 
 urlpatterns = [
     path("http/page/", extra_views.plain_function, name="http-page"),
+    # Its HTTP routes, under the namespace "nested" of its app_name.
+    path("http/nested/", include("tests.support.urls_routing_nested")),
 ]
 
 ws_urlpatterns = [
