@@ -11,7 +11,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.models import User
 from django.test import RequestFactory
 
-from django_wsviews import CloseCode
+from django_wsviews import CloseCode, sessions
 from django_wsviews.testing import WebSocketClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,6 +97,35 @@ async def test_anonymous_sockets_stay_valid() -> None:
     async with WebSocketClient().connect("/ws/recheck/") as ws:
         await ws.send("a")
         assert await ws.receive() == "a"
+
+
+async def test_a_session_without_a_login_stays_valid() -> None:
+    """A socket opened with a session nobody is logged in to is not closed by the recheck."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store["visits"] = 1
+    await sync_to_async(store.save)()
+    client = WebSocketClient()
+    client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
+    async with client.connect("/ws/recheck/") as ws:
+        for message in ("a", "b"):
+            await ws.send(message)
+            assert await ws.receive() == message
+
+
+async def test_a_failing_recheck_is_the_views_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error while re-reading the session goes to handle_exception(), as it was raised."""
+    client, _ = await logged_in_client("unlucky")
+    ws = await client.connect("/ws/recheck/")
+
+    def store_down(key: str) -> None:
+        raise RuntimeError("the session store is down")
+
+    monkeypatch.setattr(sessions, "_fresh_session", store_down)
+    await ws.send("x")
+    with pytest.raises(RuntimeError, match="the session store is down"):
+        await ws.wait_closed()
 
 
 async def test_deleting_a_user_closes_their_sockets() -> None:
