@@ -57,14 +57,29 @@ __all__ = ["Lifecycle"]
 logger = get_logger("django_wsviews")
 
 
+# The limits of a connection not yet admitted: none.
+_UNLIMITED = Limits()
+
+
 class Lifecycle:
     """Serve one connection: admission, ``connect()``, messages, teardown."""
+
+    __slots__ = (
+        "_cleanups",
+        "_connected",
+        "_session",
+        "gate",
+        "groups",
+        "limits",
+        "tasks",
+        "view",
+    )
 
     def __init__(self, view: WebSocketView) -> None:
         self.view = view
         self.gate = HookGate()
         #: The view's limits, read once on admission (``get_limits()``).
-        self.limits = Limits()
+        self.limits = _UNLIMITED
         #: Every task of this connection; cancelled together on the way out.
         self.tasks: set[asyncio.Future[Any]] = set()
         #: The connection's side of its groups (made by the first join).
@@ -125,10 +140,10 @@ class Lifecycle:
         """
         Take what the connection needs before ``connect()``; False if refused.
 
-        The view's limits (read once, from ``get_limits()``), the user's slot
-        (refused with 429 past ``max_connections_per_user``) and, for a view that re-checks its session, who the session was
-        logged in as. An error refuses the handshake through the failure
-        policy (500).
+        The view's limits (read once, from ``get_limits()``), the user's
+        slot (refused with 429 past ``max_connections_per_user``) and, for a
+        view that re-checks its session, who the session was logged in as.
+        An error refuses the handshake through the failure policy (500).
         """
         try:
             limits = self.limits = await self.view._resolve_limits()

@@ -81,6 +81,17 @@ class MessageLoop:
     the way out); :meth:`stop` is the loop's own cleanup.
     """
 
+    __slots__ = (
+        "_idle_timer",
+        "_pending",
+        "_reader",
+        "gate",
+        "limits",
+        "session",
+        "spawn",
+        "view",
+    )
+
     def __init__(
         self,
         view: WebSocketView,

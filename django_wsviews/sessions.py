@@ -133,6 +133,8 @@ class SessionCheck:
     every ``interval`` seconds while the connection is open.
     """
 
+    __slots__ = ("_user_id", "gate", "key", "view")
+
     def __init__(self, view: _Watched, gate: HookGate, key: str | None) -> None:
         self.view = view
         self.gate = gate
