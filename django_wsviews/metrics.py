@@ -21,11 +21,15 @@ handshake, a close, a group message); with no signal receiver they build
 nothing and never suspend.
 
 Threads: a connection's :class:`ConnectionStats` is written only by the
-event loop serving it. The process totals are changed under a lock, so
-events from other threads (``broadcast()`` in a management command, a
-second event loop) are counted exactly. :func:`snapshot` may be called from
-any thread (a metrics server's, say): a live connection's counts may then
-be a message behind, never counted twice.
+event loop serving it. Opening and closing a connection take no lock: an
+opened connection's stats join a set of the live ones, a closed one's a
+list, both changed by single operations that are atomic in CPython; the
+closed ones are folded into the totals under a lock, in batches and at each
+:func:`snapshot`. The other counters are changed under that lock, so events
+from other threads (``broadcast()`` in a management command, a second event
+loop) are counted exactly. :func:`snapshot` may be called from any thread
+(a metrics server's, say): a live connection's counts may then be a message
+behind, never counted twice.
 
 Counts are per process: with several worker processes, each has its own.
 """
@@ -88,6 +92,7 @@ class ConnectionStats:
     __slots__ = (
         "bytes_in",
         "bytes_out",
+        "close_code",
         "closed_by",
         "messages_in",
         "messages_out",
@@ -102,6 +107,7 @@ class ConnectionStats:
         self.bytes_out = 0
         self.opened_at = 0.0
         self.closed_by: ClosedBy | None = None
+        self.close_code = 0  # set by connection_closed()
         self.view = ""
 
     def __repr__(self) -> str:
@@ -168,6 +174,7 @@ class _Totals:
     """The process's counters; changed under ``_lock`` only."""
 
     def __init__(self) -> None:
+        # Of the connections closed and folded so far; the open ones are _live.
         self.open: collections.Counter[str] = collections.Counter()
         self.accepted = 0
         self.rejected: collections.Counter[str] = collections.Counter(
@@ -188,6 +195,10 @@ _lock = threading.Lock()
 _totals = _Totals()
 # The stats of every open connection, for a live snapshot.
 _live: set[ConnectionStats] = set()
+# The stats of connections closed since the last fold into _totals.
+_closed: list[ConnectionStats] = []
+# Fold the closed connections into the totals once this many wait.
+_FOLD_EVERY = 256
 
 
 _view_names: dict[type, str] = {}
@@ -219,16 +230,12 @@ async def connection_opened(view: ViewLike, stats: ConnectionStats) -> None:
     if it has receivers. Calling it again for the same ``stats`` does
     nothing.
     """
+    if stats.view:  # opened already: the name is set once, here
+        return
     view_class = type(view)
-    name = _view_name(view_class)
-    with _lock:
-        if stats in _live:
-            return
-        stats.view = name
-        stats.opened_at = time.monotonic()
-        _live.add(stats)
-        _totals.open[name] += 1
-        _totals.accepted += 1
+    stats.view = _view_name(view_class)
+    stats.opened_at = time.monotonic()
+    _live.add(stats)
     if signals.connection_opened.receivers:
         request = view.request
         await signals.send(
@@ -250,20 +257,17 @@ async def connection_closed(view: ViewLike, stats: ConnectionStats, code: int) -
     Does nothing for ``stats`` not opened, or already closed, so the signal
     goes out once per connection.
     """
-    now = time.monotonic()
-    closed_by = stats.closed_by or ClosedBy.SERVER
-    with _lock:
-        if stats not in _live:
-            return
-        _live.discard(stats)
-        _totals.open[stats.view] -= 1
-        _totals.messages_in += stats.messages_in
-        _totals.messages_out += stats.messages_out
-        _totals.bytes_in += stats.bytes_in
-        _totals.bytes_out += stats.bytes_out
-        # A ClosedBy is a str: it counts under its value, e.g. 'client'.
-        _totals.closes[int(code), closed_by] += 1
+    if stats not in _live:
+        return
+    _live.discard(stats)  # before it is listed closed: never counted twice
+    closed_by = stats.closed_by = stats.closed_by or ClosedBy.SERVER
+    stats.close_code = int(code)
+    _closed.append(stats)
+    if len(_closed) >= _FOLD_EVERY:
+        with _lock:
+            _fold()
     if signals.connection_closed.receivers:
+        now = time.monotonic()
         request = view.request
         await signals.send(
             signals.connection_closed,
@@ -327,6 +331,24 @@ def broadcast_error() -> None:
         _totals.broadcast_errors += 1
 
 
+def _fold() -> None:
+    """Add the closed connections' counts to the totals; call it holding ``_lock``."""
+    totals = _totals
+    while _closed:
+        try:
+            stats = _closed.pop()
+        except IndexError:  # another thread took the last one
+            break
+        totals.open.setdefault(stats.view, 0)  # a view stays listed, with 0
+        totals.accepted += 1
+        totals.messages_in += stats.messages_in
+        totals.messages_out += stats.messages_out
+        totals.bytes_in += stats.bytes_in
+        totals.bytes_out += stats.bytes_out
+        # A ClosedBy is a str: it counts under its value, e.g. 'client'.
+        totals.closes[stats.close_code, stats.closed_by or ClosedBy.SERVER] += 1
+
+
 def snapshot() -> Snapshot:
     """
     Return the counters now, the open connections' current counts included.
@@ -335,10 +357,11 @@ def snapshot() -> Snapshot:
     Safe from any thread.
     """
     with _lock:
+        _fold()
         live = list(_live)
         totals = _totals
         open_connections = dict(totals.open)
-        accepted = totals.accepted
+        accepted = totals.accepted + len(live)
         rejected = dict(totals.rejected)
         messages_in = totals.messages_in
         messages_out = totals.messages_out
@@ -349,6 +372,7 @@ def snapshot() -> Snapshot:
         dropped = totals.dropped
         broadcast_errors = totals.broadcast_errors
     for stats in live:
+        open_connections[stats.view] = open_connections.get(stats.view, 0) + 1
         messages_in += stats.messages_in
         messages_out += stats.messages_out
         bytes_in += stats.bytes_in
@@ -374,3 +398,4 @@ def reset() -> None:
     with _lock:
         _totals = _Totals()
         _live.clear()
+        _closed.clear()

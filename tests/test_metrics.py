@@ -276,6 +276,33 @@ def test_events_from_many_threads_add_up() -> None:
     assert metrics.snapshot().group_messages_delivered == 16000
 
 
+def test_connections_on_many_event_loops_add_up() -> None:
+    """Connections opened and closed on several loops at once, past a fold, are all counted."""
+    per_thread = 3 * metrics._FOLD_EVERY + 7
+
+    def serve() -> None:
+        async def connections() -> None:
+            view = ChatView()
+            for n in range(per_thread):
+                stats = await opened(view)
+                stats.messages_in = 2
+                await metrics.connection_closed(view, stats, 1000 + n % 2)
+
+        asyncio.run(connections())
+
+    threads = [threading.Thread(target=serve) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    snap = metrics.snapshot()
+    total = 4 * per_thread
+    assert snap.handshakes_accepted == total
+    assert snap.messages_in == 2 * total
+    assert sum(snap.closes.values()) == total
+    assert snap.open_connections == {CHAT: 0}
+
+
 async def test_events_without_receivers_never_suspend(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
