@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -11,6 +12,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_wsviews import CloseCode, abroadcast
 from django_wsviews import conf as wsconf
+from django_wsviews.envelope import GroupMessage
+from django_wsviews.membership import Membership
+from django_wsviews.signals import ClosedBy
 from django_wsviews.testing import WebSocketClient
 
 from .support.groups_support import connect_stalled
@@ -113,3 +117,138 @@ def test_defaults() -> None:
     """By default 100 messages may wait, and a full queue closes the connection."""
     assert wsconf.settings.WSVIEWS_SEND_QUEUE_SIZE == 100
     assert wsconf.settings.WSVIEWS_SEND_QUEUE_OVERFLOW == "close"
+
+
+# One Membership, its connection played by a stand-in ------------------------------
+
+
+class StandIn:
+    """A connection for a Membership: records closes and deliveries; a delivery waits."""
+
+    label = "/ws/stand-in/"
+
+    def __init__(self, *, busy: bool = False) -> None:
+        self.busy = busy
+        self.closes: list[tuple[int, str, ClosedBy]] = []
+        self.delivered: list[GroupMessage] = []
+        self.delivering = asyncio.Event()
+        self.tasks: list[asyncio.Future[Any]] = []
+
+    def is_closed(self) -> bool:
+        return bool(self.closes)
+
+    def is_busy(self) -> bool:
+        return self.busy
+
+    async def deliver_group(self, message: GroupMessage) -> None:
+        self.delivered.append(message)
+        self.delivering.set()
+        await asyncio.Event().wait()  # a client that never reads
+
+    async def send_reset(self) -> None:
+        raise AssertionError("no history here")
+
+    def close_soon(self, code: int, reason: str, closed_by: ClosedBy) -> None:
+        self.closes.append((code, reason, closed_by))
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.append(task)
+        return task
+
+
+def message(n: int) -> GroupMessage:
+    return GroupMessage(group="g", data=f"m{n}")
+
+
+async def stuck_with_a_full_queue(target: StandIn, size: int) -> Membership:
+    """Return a started Membership whose delivery is stuck and whose queue is full."""
+    membership = Membership(target, max_groups=None)
+    membership.start()
+    membership.deliver(message(0))
+    await asyncio.wait_for(target.delivering.wait(), T)
+    for n in range(1, size + 1):
+        membership.deliver(message(n))
+    return membership
+
+
+@pytest.mark.parametrize(
+    ("busy", "culprit"),
+    [
+        (False, "the client reads too slowly"),
+        (
+            True,
+            "the view's hooks are too slow for its group messages (they wait for "
+            "the hook running now; see receive_group_concurrently)",
+        ),
+    ],
+)
+async def test_a_full_queue_closes_once_and_stops_delivering(
+    settings: Any, caplog: pytest.LogCaptureFixture, busy: bool, culprit: str
+) -> None:
+    """Overflow under "close": one 1013 by the server, the log names who is slow, delivery stops."""
+    settings.WSVIEWS_SEND_QUEUE_SIZE = 2
+    target = StandIn(busy=busy)
+    membership = await stuck_with_a_full_queue(target, 2)
+    with caplog.at_level(logging.WARNING, "django_wsviews.groups"):
+        membership.deliver(message(3))
+    assert target.closes == [
+        (CloseCode.TRY_AGAIN_LATER, "Too slow to keep up.", ClosedBy.SERVER)
+    ]
+    assert caplog.text.rstrip().endswith(culprit + ".")
+    await asyncio.wait_for(asyncio.gather(*target.tasks, return_exceptions=True), T)
+    assert target.tasks[0].cancelled()  # it was stuck sending to this very client
+    for n in range(4, 8):
+        membership.deliver(message(n))
+    assert len(target.closes) == 1
+    assert [m.data for m in target.delivered] == ["m0"]
+
+
+async def test_drops_warn_once_then_log_at_debug(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first dropped message is a warning naming the setting and the culprit; later ones DEBUG."""
+    settings.WSVIEWS_SEND_QUEUE_SIZE = 2
+    settings.WSVIEWS_SEND_QUEUE_OVERFLOW = "drop_newest"
+    target = StandIn()
+    membership = await stuck_with_a_full_queue(target, 2)
+    with caplog.at_level(logging.DEBUG, "django_wsviews.groups"):
+        for n in range(3, 6):
+            membership.deliver(message(n))
+    assert [r.levelno for r in caplog.records] == [logging.WARNING] + [
+        logging.DEBUG
+    ] * 2
+    assert caplog.records[0].getMessage() == (
+        "Dropping a group message for WebSocket /ws/stand-in/ (drop_newest): 2 group "
+        "messages are waiting (WSVIEWS_SEND_QUEUE_SIZE); the client reads too slowly."
+    )
+    assert target.closes == []
+    membership.leave_all()
+
+
+async def test_nothing_is_queued_after_leave_all(settings: Any) -> None:
+    """Once the connection has ended, messages still reaching it are ignored, not queued."""
+    settings.WSVIEWS_SEND_QUEUE_SIZE = 2
+    target = StandIn()
+    membership = Membership(target, max_groups=None)
+    membership.leave_all()
+    for n in range(5):
+        membership.deliver(message(n))  # over the queue's size: would close
+    membership.start()
+    assert target.closes == []
+    assert target.tasks == []
+
+
+async def test_a_group_left_can_be_joined_again() -> None:
+    """leave() forgets the group: joining it again subscribes again, and messages arrive."""
+    target = StandIn()
+    membership = Membership(target, max_groups=None)
+    membership.start()
+    await membership.join(["g"])
+    membership.leave(["g"])
+    assert membership.groups == set()
+    await membership.join(["g"])
+    await abroadcast("g", "again")
+    await asyncio.wait_for(target.delivering.wait(), T)
+    assert [m.data for m in target.delivered] == ["again"]
+    membership.leave_all()
