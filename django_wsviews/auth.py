@@ -25,14 +25,15 @@ def loaded_user(request: Any) -> Any | None:
     Looks at what ``AuthenticationMiddleware`` cached (``request.user``
     evaluated, or ``await request.auser()`` called); never queries.
     """
-    for attribute in ("_acached_user", "_cached_user"):
-        user = request.__dict__.get(attribute)
-        if user is not None:
-            return user
-    user = request.__dict__.get("user")
-    if isinstance(user, LazyObject):
-        wrapped = user._wrapped
-        return None if wrapped is empty else wrapped
+    state = request.__dict__
+    user = state.get("_acached_user")
+    if user is None:
+        user = state.get("_cached_user")
+        if user is None:
+            user = state.get("user")
+            if isinstance(user, LazyObject):
+                wrapped = user._wrapped
+                return None if wrapped is empty else wrapped
     return user
 
 

@@ -98,9 +98,6 @@ class Lifecycle:
         self._cleanups.append((cleanup, args))
 
     async def __aenter__(self) -> Lifecycle:
-        # Registered first, so it runs last: after every resource is given back.
-        self.on_exit(self._disconnect)
-        self.on_exit(self._cancel_tasks)
         view = self.view
         view._lifecycle = self
         view._on_accepting = self.groups.join_initial
@@ -112,8 +109,15 @@ class Lifecycle:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        """Mark the connection closed, then run every cleanup, the last registered first."""
+        """
+        Mark the connection closed, cancel its tasks, run every cleanup, then ``disconnect()``.
+
+        The cleanups run the last registered first; ``disconnect()`` runs
+        after all of them, every resource given back.
+        """
         self.view._state = State.CLOSED
+        for task in self.tasks:
+            task.cancel()
         cleanups = self._cleanups
         error: BaseException | None = None
         while cleanups:
@@ -123,6 +127,15 @@ class Lifecycle:
                 if result is not None:  # an async cleanup's coroutine
                     await result
             except BaseException as exc:  # every cleanup runs; the first error wins
+                if error is None:
+                    error = exc
+        if self._connected:
+            try:
+                # A plain int: an IntEnum prints as its name on Python 3.10.
+                await call_guarded(
+                    self.view, self.view.disconnect, int(self.view._close_code)
+                )
+            except BaseException as exc:
                 if error is None:
                     error = exc
         # Leave no cycle between the view and its runtime: both are freed as
@@ -179,13 +192,6 @@ class Lifecycle:
             )
             await view.reject(403)
 
-    async def _disconnect(self) -> None:
-        if self._connected:
-            # A plain int: an IntEnum prints as its name on Python 3.10.
-            await call_guarded(
-                self.view, self.view.disconnect, int(self.view._close_code)
-            )
-
     # Tasks ---------------------------------------------------------------------
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
@@ -194,10 +200,6 @@ class Lifecycle:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
-
-    def _cancel_tasks(self) -> None:
-        for task in self.tasks:
-            task.cancel()
 
     # The user's slot and the session ---------------------------------------------
 

@@ -58,13 +58,15 @@ class WebSocketRequest(ASGIRequest):
         # Several Cookie headers (HTTP/2 splits them) are one list of cookies
         # separated by "; " (RFC 9113, 8.2.3); Django before 6.0 joins them
         # with "," as for other headers, which merges two cookies into one.
-        cookies = [
-            value for name, value in scope.get("headers", ()) if name == b"cookie"
-        ]
-        if len(cookies) > 1:
-            self.META["HTTP_COOKIE"] = "; ".join(
-                value.decode("latin-1") for value in cookies
-            )
+        # Only a joined value has a ",", so only then are the headers read again.
+        if "," in self.META.get("HTTP_COOKIE", ""):
+            cookies = [
+                value for name, value in scope.get("headers", ()) if name == b"cookie"
+            ]
+            if len(cookies) > 1:
+                self.META["HTTP_COOKIE"] = "; ".join(
+                    value.decode("latin-1") for value in cookies
+                )
 
     def get_host(self) -> str:
         """
