@@ -11,7 +11,9 @@ Options:
 
 ``URL``
     ``redis://`` or, for TLS, ``rediss://`` (default
-    ``redis://127.0.0.1:6379/0``). Ignored with ``SENTINELS``.
+    ``redis://127.0.0.1:6379/0``). Ignored with ``SENTINELS``. A
+    ``redis+cluster://`` URL, or ``STARTUP_NODES``, makes a Redis Cluster
+    backend instead: see :mod:`django_wsviews.backends.redis_cluster`.
 ``SENTINELS``, ``SERVICE_NAME``, ``SENTINEL_KWARGS``
     Find the master through Redis Sentinel: a list of ``(host, port)``, the
     monitored service's name, and connection arguments for the sentinels.
@@ -52,7 +54,7 @@ from django.core.exceptions import ImproperlyConfigured
 from ..log import get_logger
 from .base import ListeningBackend, MessageCallback
 
-__all__ = ["RedisBackend"]
+__all__ = ["RedisBackend", "connection_kwargs"]
 
 logger = get_logger("django_wsviews.backends.redis")
 
@@ -81,10 +83,22 @@ class RedisBackend(ListeningBackend[bytes]):
         "SENTINEL_KWARGS",
         "CONNECTION_KWARGS",
         "PREFIX",
+        "STARTUP_NODES",
     }
     listener_name = "pub/sub"
     resubscribed_text = "re-subscribed %d groups"
     _log = logger
+
+    def __new__(
+        cls, options: Mapping[str, Any], on_message: MessageCallback
+    ) -> RedisBackend:
+        """Make a RedisClusterBackend instead for a cluster URL or STARTUP_NODES."""
+        if cls is RedisBackend:
+            from .redis_cluster import RedisClusterBackend, is_cluster
+
+            if is_cluster(options):
+                cls = RedisClusterBackend
+        return super().__new__(cls)
 
     def __init__(self, options: Mapping[str, Any], on_message: MessageCallback) -> None:
         super().__init__(options, on_message)
@@ -99,19 +113,7 @@ class RedisBackend(ListeningBackend[bytes]):
 
     def _client(self) -> Any:
         redis = self._redis
-        extra = self.options.get("CONNECTION_KWARGS", {})
-        if not isinstance(extra, Mapping):
-            raise ImproperlyConfigured(
-                "WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] must be a dict of "
-                f"redis-py connection arguments, not {type(extra).__name__}."
-            )
-        kwargs: dict[str, Any] = {
-            "socket_connect_timeout": 5,
-            "socket_timeout": 10,  # a hung server fails a broadcast, not hangs it
-            **extra,
-            "retry": redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0),
-            "decode_responses": False,
-        }
+        kwargs = connection_kwargs(redis, self.options)
         sentinels = self.options.get("SENTINELS")
         if not sentinels:
             return redis.asyncio.Redis.from_url(
@@ -256,6 +258,23 @@ class RedisBackend(ListeningBackend[bytes]):
                 if message["channel"] in self._channels:
                     self._active.add(message["channel"])
                 self._signal.notify()
+
+
+def connection_kwargs(redis: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return redis-py's connection arguments for ``options``: no retries, bytes, timeouts."""
+    extra = options.get("CONNECTION_KWARGS", {})
+    if not isinstance(extra, Mapping):
+        raise ImproperlyConfigured(
+            "WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] must be a dict of "
+            f"redis-py connection arguments, not {type(extra).__name__}."
+        )
+    return {
+        "socket_connect_timeout": 5,
+        "socket_timeout": 10,  # a hung server fails a broadcast, not hangs it
+        **extra,
+        "retry": redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0),
+        "decode_responses": False,
+    }
 
 
 def _closed_by_server(connection: Any) -> bool:

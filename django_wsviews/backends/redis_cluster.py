@@ -1,0 +1,287 @@
+"""
+The Redis backend on a Redis Cluster: sharded pub/sub (Redis 7 or later).
+
+Chosen by :class:`~django_wsviews.backends.redis.RedisBackend` itself when
+its ``URL`` is a ``redis+cluster://`` (``rediss+cluster://`` for TLS) URL or
+its options have ``STARTUP_NODES``; or name
+``django_wsviews.backends.redis_cluster.RedisClusterBackend``::
+
+    WSVIEWS_BACKEND = {
+        "BACKEND": "django_wsviews.backends.redis.RedisBackend",
+        "OPTIONS": {"URL": "redis+cluster://:password@10.0.0.1:7000,10.0.0.2:7000"},
+    }
+
+A group's channel (``<PREFIX>:<group>``) lives on the shard that owns its
+hash slot. A broadcast is one ``SPUBLISH``, sent by redis-py's cluster client
+to that shard's master: the other shards see nothing of it (plain
+``PUBLISH`` on a cluster is copied to every node). Each process holds one
+pub/sub connection per master and ``SSUBSCRIBE``\\ s each group on the master
+that owns it.
+
+Options: those of the Redis backend but ``SENTINELS``, plus:
+
+``URL``
+    ``redis+cluster://[[user]:password@]host:port[,host:port...]``: the
+    startup nodes; name several, so that one being down does not keep a
+    process from finding the others.
+``STARTUP_NODES``
+    Instead of the URL: a list of ``"host:port"`` or ``(host, port)``; a
+    password then goes in ``CONNECTION_KWARGS``.
+
+Failure policy, the Redis backend's: open WebSockets stay up; ``publish()``
+raises :class:`~django_wsviews.exceptions.BroadcastError` when the owning
+master cannot be reached, and an ``SPUBLISH`` is sent at most once (a
+``MOVED`` answer, which means it was not executed, is followed to the new
+owner). When a master fails, or a slot in use moves (resharding: the old
+owner ends the subscriptions of the slot's channels), the backend drops its
+pub/sub connections, reads the cluster's slot map again and subscribes every
+group on its new owner, with backoff while the cluster has no master for a
+slot. Messages published during that gap, on any shard, are not delivered
+to this process: core pub/sub keeps nothing. After a failover the first
+broadcast to a group of the failed master may raise; the next one finds
+the promoted replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ..log import get_logger
+from .base import ListeningBackend, MessageCallback
+from .redis import RedisBackend, connection_kwargs
+
+__all__ = ["RedisClusterBackend", "cluster_startup_nodes", "is_cluster"]
+
+logger = get_logger("django_wsviews.backends.redis")
+
+SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster(options: Mapping[str, Any]) -> bool:
+    """Return whether ``options`` describe a Redis Cluster (a cluster URL or STARTUP_NODES)."""
+    url = str(options.get("URL", ""))
+    return bool(options.get("STARTUP_NODES")) or urlsplit(url).scheme in SCHEMES
+
+
+def cluster_startup_nodes(
+    options: Mapping[str, Any],
+) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """
+    Return the startup nodes of ``options``, and the connection arguments the URL holds.
+
+    Raise ImproperlyConfigured, naming the fix, for a node without a port
+    or a malformed list.
+    """
+    fix = (
+        "Use URL 'redis+cluster://host:port,host:port' or STARTUP_NODES "
+        "['host:port', ...]."
+    )
+    extra: dict[str, Any] = {}
+    raw: Any = options.get("STARTUP_NODES")
+    if not raw:
+        parts = urlsplit(str(options.get("URL", "")))
+        auth, _, hosts = parts.netloc.rpartition("@")
+        if auth:
+            user, _, password = auth.partition(":")
+            if user:
+                extra["username"] = unquote(user)
+            if password:
+                extra["password"] = unquote(password)
+        if parts.scheme == "rediss+cluster":
+            extra["ssl"] = True
+        raw = [host for host in hosts.split(",") if host]
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple)) or not raw:
+        raise ImproperlyConfigured(f"The Redis Cluster has no startup nodes. {fix}")
+    nodes = []
+    for node in raw:
+        if isinstance(node, str):
+            host, _, port = node.rpartition(":")
+        elif isinstance(node, (list, tuple)) and len(node) == 2:
+            host, port = node
+        else:
+            host, port = "", ""
+        if not host or not str(port).isdigit():
+            raise ImproperlyConfigured(
+                f"Redis Cluster startup node {node!r} is not host:port. {fix}"
+            )
+        nodes.append((str(host).strip("[]"), int(port)))
+    return nodes, extra
+
+
+@dataclass
+class _Shards:
+    """The listening connections: one pub/sub per master, by node name."""
+
+    pubsubs: dict[str, Any] = field(default_factory=dict)
+    clients: list[Any] = field(default_factory=list)
+    #: Set when the slot map no longer matches these connections.
+    stale: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class RedisClusterBackend(RedisBackend):
+    """Publish and subscribe through a Redis Cluster's sharded pub/sub."""
+
+    option_names = (RedisBackend.option_names - {"SENTINELS", "SERVICE_NAME"}) | {
+        "STARTUP_NODES"
+    }
+    listener_name = "sharded pub/sub"
+
+    def __init__(self, options: Mapping[str, Any], on_message: MessageCallback) -> None:
+        ListeningBackend.__init__(self, options, on_message)
+        self._redis = _import_cluster()
+        self._prefix = str(options.get("PREFIX", "wsviews")) + ":"
+        self._nodes, url_kwargs = cluster_startup_nodes(options)
+        self._kwargs = {**url_kwargs, **connection_kwargs(self._redis, options)}
+        cluster = self._redis.asyncio.cluster
+        self._cluster = cluster.RedisCluster(
+            startup_nodes=[cluster.ClusterNode(h, p) for h, p in self._nodes],
+            **self._kwargs,
+        )
+        self._shards: _Shards | None = None
+
+    def _where(self) -> str:
+        return "Redis Cluster at " + ",".join(f"{h}:{p}" for h, p in self._nodes)
+
+    # Publishing -----------------------------------------------------------------------
+
+    async def publish(self, group: str, payload: bytes) -> None:
+        """SPUBLISH ``payload`` on the owning shard, once; raise BroadcastError if it cannot be."""
+        try:
+            await self._cluster.spublish(self._channel(group), payload)
+        except (self._redis.RedisError, OSError) as exc:
+            raise self._unreachable(group, exc) from exc
+
+    async def _release(self) -> None:
+        await self._cluster.aclose()
+
+    # The listening connections ----------------------------------------------------------
+
+    async def _open(self) -> _Shards:
+        if self._cluster.nodes_manager.slots_cache:
+            # Read the slot map again: RedisCluster.initialize() does it once only.
+            await self._cluster.nodes_manager.initialize()
+        else:
+            await self._cluster.initialize()
+        shards = _Shards()
+        try:
+            for node in self._cluster.get_primaries():
+                client = self._redis.asyncio.Redis(
+                    host=node.host, port=node.port, **self._kwargs
+                )
+                shards.clients.append(client)
+                pubsub = client.pubsub()
+                shards.pubsubs[node.name] = pubsub
+                await pubsub.connect()
+        except BaseException:
+            await self._quietly(self._close_connection(shards))
+            raise
+        self._shards = shards
+        return shards
+
+    async def _resubscribe(self, connection: _Shards) -> None:
+        for channel in set(self._channels):
+            await self._ssubscribe(connection, channel)
+
+    async def _ssubscribe(self, shards: _Shards, channel: bytes) -> None:
+        node = self._cluster.get_node_from_key(channel)
+        pubsub = shards.pubsubs.get(node.name)
+        if pubsub is None:
+            shards.stale.set()
+            raise ConnectionError(f"no pub/sub connection to {node.name}, the owner")
+        await pubsub.ssubscribe(channel)
+
+    async def _close_connection(self, connection: _Shards) -> None:
+        if self._shards is connection:
+            self._shards = None
+        for pubsub in connection.pubsubs.values():
+            await self._quietly(pubsub.aclose())
+        for client in connection.clients:
+            await self._quietly(client.aclose())
+
+    async def _request_subscribe(self, channels: set[bytes]) -> None:
+        shards = self._shards
+        if shards is None:
+            return
+        for channel in channels:
+            try:
+                await self._ssubscribe(shards, channel)
+            except Exception as exc:  # the listener reconnects and subscribes again
+                logger.debug("SSUBSCRIBE failed (%s); the listener will retry.", exc)
+                shards.stale.set()
+
+    async def _request_unsubscribe(self, channels: set[bytes]) -> None:
+        self._active -= channels
+        shards = self._shards
+        if shards is None:
+            return
+        for pubsub in shards.pubsubs.values():
+            mine = [c for c in channels if c in pubsub.shard_channels]
+            for channel in mine:
+                try:
+                    await pubsub.sunsubscribe(channel)
+                except Exception as exc:
+                    logger.debug("SUNSUBSCRIBE failed (%s).", exc)
+
+    async def _receive(self, connection: _Shards) -> None:
+        readers: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(self._read(name, pubsub))
+            for name, pubsub in connection.pubsubs.items()
+        ]
+        readers.append(asyncio.ensure_future(connection.stale.wait()))
+        try:
+            done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+        for reader in done:
+            error = None if reader.cancelled() else reader.exception()
+            if error is not None:
+                raise error
+        raise ConnectionError("the cluster's slot map changed")
+
+    async def _read(self, name: str, pubsub: Any) -> None:
+        pinged = False
+        while True:
+            message = await pubsub.get_message(timeout=self._health)
+            if message is None:
+                if pinged:
+                    raise ConnectionError(
+                        f"no answer to PING from {name} in {2 * self._health} s"
+                    )
+                await pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            kind = message["type"]
+            if kind == "smessage":
+                try:
+                    self.on_message(message["data"])
+                except Exception:
+                    logger.exception("Error handing a group message to the hub")
+                await asyncio.sleep(0)  # let the members' delivery tasks run
+            elif kind == "ssubscribe":
+                if message["channel"] in self._channels:
+                    self._active.add(message["channel"])
+                self._signal.notify()
+            elif kind == "sunsubscribe" and message["channel"] in self._channels:
+                # Not ours: the node gave the slot away (resharding, failover).
+                raise ConnectionError(
+                    f"{name} ended the subscription of {message['channel']!r}: "
+                    "its slot moved"
+                )
+
+
+def _import_cluster() -> Any:
+    from .redis import _import_redis
+
+    redis = _import_redis()
+    import redis.asyncio.cluster  # noqa: F811  (a submodule of the package just checked)
+
+    return redis
