@@ -18,6 +18,7 @@ Skipped when Chromium or Playwright is missing, unless
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -831,3 +832,44 @@ def test_default_options_connect_to_a_view_without_subprotocols(page: Any) -> No
         }""",
     )
     assert result == {"data": "plain", "state": "open", "protocol": ""}
+
+
+#: Defaults the options table names rather than writes as a value; DEFAULTS
+#: holds null for each, resolved when a client is made.
+RESOLVED_DEFAULTS = {"Math.random", "globalThis.WebSocket", "the module's"}
+
+
+def documented_defaults() -> dict[str, Any]:
+    """Return the options table of docs/javascript.rst: name to default, as JSON."""
+    page = (REPO_ROOT / "docs" / "javascript.rst").read_text(encoding="utf-8")
+    table = page.split("Options\n~~~~~~~", 1)[1].split("Properties\n", 1)[0]
+    rows = re.findall(r"^   \* - ``(\w+)``\n     - (.+)$", table, re.M)
+    return {
+        name: None
+        if any(
+            value.startswith(f"``{r}") or value.startswith(r) for r in RESOLVED_DEFAULTS
+        )
+        else json.loads(value.strip("`"))
+        for name, value in rows
+    }
+
+
+def test_default_options_are_the_documented_ones(page: Any) -> None:
+    """wsviews.DEFAULTS holds what the options table documents; the backoff's ceilings follow."""
+    result = run(
+        page,
+        """async () => ({
+            defaults: JSON.parse(JSON.stringify(wsviews.DEFAULTS)),
+            frozen: Object.isFrozen(wsviews.DEFAULTS),
+            firstCeiling: wsviews.backoffDelay(0, {}, () => 1),
+            lastCeiling: wsviews.backoffDelay(30, {}, () => 1),
+            jittered: wsviews.backoffDelay(0),
+        })""",
+    )
+    documented = documented_defaults()
+    assert len(documented) == 15  # every row of the table was read
+    assert result["defaults"] == documented
+    assert result["frozen"]
+    # 0.5 s for the first retry, 30 s at most; Math.random's jitter below it.
+    assert (result["firstCeiling"], result["lastCeiling"]) == (500, 30000)
+    assert 0 <= result["jittered"] < 500
