@@ -1,11 +1,14 @@
 """
-What every group backend promises, run against memory, Redis, PostgreSQL and NATS.
+What every group backend promises: memory, Redis, PostgreSQL, NATS, Redis Cluster.
 
 Each test states one promise of :class:`django_wsviews.backends.BaseBackend`
 and its failure policy; the ``kit`` fixture runs it once per backend, the
 ``server_kit`` fixture once per backend that has a server. A backend
 instance stands for one process. Redis, PostgreSQL and NATS are the shared test
-servers (see ``tests/services.py``); a server that goes away or stops
+servers (see ``tests/services.py``); the Redis Cluster is the session's own
+(3 masters, started by the first test that needs it; its outages are in
+``test_backends_redis_cluster.py``, since a relay cannot stand for a cluster
+whose nodes tell clients each other's addresses). A server that goes away or stops
 answering is played by :class:`Proxy`, a TCP relay between the backend and
 the server. Without a server the tests skip, or fail under
 ``WSVIEWS_REQUIRE_SERVICES=1``. The protocol's own details (URLs, TLS,
@@ -18,7 +21,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +33,7 @@ from django_wsviews.backends import BaseBackend
 from django_wsviews.backends.memory import MemoryBackend
 
 from .support.groups_support import Inbox, LogEvent, spare_port, unavailable
+from .support.redis_cluster_support import RedisClusterNodes
 from .support.services import nats_url, redis_url
 
 T = 5.0
@@ -153,6 +157,21 @@ def nats_kit() -> Kit:
     )
 
 
+def redis_cluster_kit(nodes: RedisClusterNodes) -> Kit:
+    """Return the kit of the Redis backend on a cluster of the test session's own."""
+    from django_wsviews.backends.redis_cluster import RedisClusterBackend
+
+    return Kit(
+        RedisClusterBackend,
+        {
+            "URL": nodes.url,
+            "PREFIX": f"wsviews-test-{uuid.uuid4().hex[:12]}",
+            "RECONNECT_MAX_DELAY": 0.2,
+        },
+        logger="django_wsviews.backends.redis",
+    )
+
+
 KITS = {
     "memory": memory_kit,
     "redis": redis_kit,
@@ -161,10 +180,26 @@ KITS = {
 }
 
 
-@pytest.fixture(params=["memory", "redis", "postgres", "nats"])
+@pytest.fixture(scope="session")
+def cluster_nodes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RedisClusterNodes]:
+    """Start a Redis Cluster of 3 masters for the session's tests that use it."""
+    nodes = RedisClusterNodes(tmp_path_factory.mktemp("cluster"), replicas=0)
+    try:
+        nodes.start()
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture(params=["memory", "redis", "postgres", "nats", "redis-cluster"])
 async def kit(request: pytest.FixtureRequest) -> AsyncIterator[Kit]:
     """Return the kit of each backend in turn; close its backends after the test."""
-    made = KITS[request.param]()
+    if request.param == "redis-cluster":
+        made = redis_cluster_kit(request.getfixturevalue("cluster_nodes"))
+    else:
+        made = KITS[request.param]()
     yield made
     await made.close()
 
