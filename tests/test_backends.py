@@ -182,3 +182,13 @@ async def test_close_gives_up_on_a_stuck_listener(
     assert len(left) == 1
     await asyncio.wait(left, timeout=5)
     assert all(task.done() for task in left)
+
+
+async def test_listening_options_default_as_documented() -> None:
+    """Without options: health checks every 15 s, reconnects back off to 10 s, subscribes wait 5 s, close waits 5 s."""
+    backend = StuckBackend()
+    delays = [backend._backoff.next() for _ in range(20)]
+    assert (backend._health, backend._subscribe_timeout) == (15, 5)
+    assert 5 <= max(delays) <= 10  # the cap (with jitter: half to all of it)
+    assert backend.close_timeout == 5
+    await backend.close()

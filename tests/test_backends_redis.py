@@ -27,7 +27,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 
 from django_wsviews import BroadcastError, abroadcast, broadcast
-from django_wsviews.backends.redis import RedisBackend
+from django_wsviews.backends.redis import RedisBackend, connection_kwargs
 from django_wsviews.hub import get_hub
 from django_wsviews.testing import WebSocketClient
 
@@ -404,3 +404,27 @@ async def test_sentinel(
     finally:
         sentinel.kill()
         master.kill()
+
+
+async def test_options_default_as_documented(shared_redis: str, settings: Any) -> None:
+    """Without options: redis://127.0.0.1:6379/0, channels "wsviews:<group>", timeouts 5 s to connect and 10 s to answer."""
+    if shared_redis != "redis://127.0.0.1:6379/0":
+        pytest.skip("the shared server is not at the default URL")
+    import redis
+
+    assert {
+        key: value
+        for key, value in connection_kwargs(redis, {}).items()
+        if key.startswith("socket")
+    } == {"socket_connect_timeout": 5, "socket_timeout": 10}
+    group = f"defaults.{uuid.uuid4().hex[:12]}"
+    backend = RedisBackend({}, lambda payload: None)
+    try:
+        await backend.subscribe([group])
+        watcher = redis.Redis.from_url(shared_redis)
+        assert watcher.pubsub_numsub(f"wsviews:{group}") == [
+            (f"wsviews:{group}".encode(), 1)
+        ]
+        watcher.close()
+    finally:
+        await backend.close()
