@@ -28,7 +28,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 import django
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
@@ -40,7 +40,7 @@ from django.utils.module_loading import import_string
 
 from . import checks, conf, groups, metrics
 from .connection import State
-from .db import database_hygiene
+from .db import connection_context
 from .handshake import HandshakeHandler, Proceed
 from .log import get_logger
 from .request import WebSocketRequest, get_script_prefix
@@ -110,10 +110,9 @@ class WebSocketMiddleware:
             return  # the client left before the handshake began
         task = cast("asyncio.Task[Any]", asyncio.current_task())
         self._connections[task] = None
-        # The connection's worker thread, and its database connections.
-        context = ThreadSensitiveContext()
         try:
-            async with context, database_hygiene(context):
+            # The connection's worker thread, and its database connections.
+            async with connection_context():
                 view = await self._handshake(scope, receive, send)
                 if view is not None:
                     self._connections[task] = view

@@ -48,8 +48,8 @@ __all__ = [
     "WorkerPool",
     "close_connections",
     "close_old_connections",
+    "connection_context",
     "connection_thread",
-    "database_hygiene",
     "hygiene",
     "run_in_thread",
     "run_sync",
@@ -249,48 +249,66 @@ def close_connections() -> None:
     connections.close_all()
 
 
-class _DatabaseHygiene:
-    """The context manager :func:`database_hygiene` returns (a class: cheaper than a generator)."""
+class _ConnectionContext:
+    """The context manager :func:`connection_context` returns (a class: cheaper than a generator)."""
 
-    __slots__ = ("_context", "_thread", "_token")
+    __slots__ = ("_context", "_outer", "_thread", "_thread_token", "_token")
 
-    def __init__(self, context: ThreadSensitiveContext) -> None:
-        self._context = context
+    def __init__(self) -> None:
+        self._context: ThreadSensitiveContext | None = None
         self._thread: ConnectionThread | None = None
+        self._outer: ThreadSensitiveContext | None = None
 
     async def __aenter__(self) -> None:
-        context = self._context
-        if hygiene.get() and SyncToAsync.thread_sensitive_context.get(None) is context:
-            thread = ConnectionThread()
+        if hygiene.get() and SyncToAsync.thread_sensitive_context.get(None) is None:
+            # What ThreadSensitiveContext's own __aenter__ does, with the
+            # connection's executor put in place at once: asgiref never makes
+            # one of its own for this context, so there is none to end.
+            context = self._context = ThreadSensitiveContext()
+            self._token = SyncToAsync.thread_sensitive_context.set(context)
+            thread = self._thread = ConnectionThread()
             SyncToAsync.context_to_thread_executor[context] = thread
-            self._thread = thread
-        self._token = connection_thread.set(self._thread)
+        else:  # hygiene is off (the test client), or an outer context rules
+            outer = self._outer = ThreadSensitiveContext()
+            await outer.__aenter__()
+        self._thread_token = connection_thread.set(self._thread)
 
     async def __aexit__(self, *exc_info: object) -> None:
-        connection_thread.reset(self._token)
+        connection_thread.reset(self._thread_token)
+        outer = self._outer
+        if outer is not None:
+            try:
+                if outer in SyncToAsync.context_to_thread_executor:
+                    # The thread asgiref gave this connection: close its
+                    # database connections before asgiref ends it.
+                    await sync_to_async(close_connections)()
+            finally:
+                await outer.__aexit__(*exc_info)
+            return
+        context = self._context
+        del SyncToAsync.context_to_thread_executor[context]
+        SyncToAsync.thread_sensitive_context.reset(self._token)
         thread = self._thread
-        executors = SyncToAsync.context_to_thread_executor
-        if thread is None:
-            if self._context in executors:  # hygiene is off: the test client's thread
-                await sync_to_async(close_connections)()
-        else:
-            del executors[self._context]  # it holds no thread: asgiref has none to end
-            if thread.leased:
-                await thread.tidy()
+        if thread is not None and thread.leased:
+            await thread.tidy()
 
 
-def database_hygiene(context: ThreadSensitiveContext) -> _DatabaseHygiene:
+def connection_context() -> _ConnectionContext:
     """
-    Keep database hygiene for the WebSocket connection of ``context``, entered.
+    Enter the thread-sensitive context of one WebSocket connection, with database hygiene.
 
-    Give the connection a :class:`ConnectionThread` for its thread-sensitive
-    calls, unless hygiene is off or ``context`` is not the one in effect (an
-    outer one is). On exit, take it back: a thread still leased (a call made
-    outside any hook, or a hook cancelled while it ran) is tidied and given
-    back. With hygiene off, close the database connections of the thread
-    asgiref gave the connection instead, if it gave one.
+    Like Django's ``ThreadSensitiveContext`` around a request: the
+    connection's thread-sensitive calls (plain hooks, ``sync_to_async()``,
+    the async ORM) run on one thread of their own. With hygiene on (in a
+    server), that is a :class:`ConnectionThread`, which leases a pooled
+    thread only while a call runs; on exit, a thread still leased (a call
+    made outside any hook, or a hook cancelled while it ran) is tidied and
+    given back. With hygiene off (the test client), or inside an outer
+    thread-sensitive context, asgiref's own executor is used, and the
+    database connections of the thread it gave the connection, if any, are
+    closed on exit.
     """
-    return _DatabaseHygiene(context)
+    return _ConnectionContext()
 
 
 def run_with_hygiene(func: Callable[..., _T], *args: Any) -> _T:

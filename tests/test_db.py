@@ -332,15 +332,18 @@ async def test_the_test_client_keeps_its_connections(
 
 
 async def test_the_connection_thread_is_taken_back_at_the_end() -> None:
-    """database_hygiene() takes its executor back, so asgiref has no thread to end."""
+    """connection_context() takes its executor back, so asgiref has no thread to end."""
     executors = SyncToAsync.context_to_thread_executor
-    async with ThreadSensitiveContext() as context:
-        async with db.database_hygiene(context):
-            thread = db.connection_thread.get()
-            assert isinstance(thread, db.ConnectionThread)
-            assert executors[context] is thread
-        assert context not in executors
-        assert db.connection_thread.get() is None
+    before = dict(executors)
+    async with db.connection_context():
+        context = SyncToAsync.thread_sensitive_context.get()
+        thread = db.connection_thread.get()
+        assert isinstance(thread, db.ConnectionThread)
+        assert executors[context] is thread
+    assert context not in executors
+    assert dict(executors) == before
+    assert SyncToAsync.thread_sensitive_context.get(None) is None
+    assert db.connection_thread.get() is None
     assert not thread.used
 
 
@@ -348,13 +351,13 @@ async def test_a_lease_left_open_is_tidied_at_the_end(
     tidies: list[tuple[int, bool, bool]],
 ) -> None:
     """A call outside any hook (left dirty) is tidied as the socket ends, in its thread."""
-    async with ThreadSensitiveContext() as context:
-        async with db.database_hygiene(context):
-            thread = db.connection_thread.get()
-            assert thread is not None
-            worker = await sync_to_async(threading.get_ident)()
-            assert thread.dirty
-        assert context not in SyncToAsync.context_to_thread_executor
+    async with db.connection_context():
+        context = SyncToAsync.thread_sensitive_context.get()
+        thread = db.connection_thread.get()
+        assert thread is not None
+        worker = await sync_to_async(threading.get_ident)()
+        assert thread.dirty
+    assert context not in SyncToAsync.context_to_thread_executor
     assert not thread.dirty
     assert not thread.leased
     assert tidies[-1][0] == worker
@@ -362,11 +365,28 @@ async def test_a_lease_left_open_is_tidied_at_the_end(
 
 async def test_an_outer_context_is_left_alone() -> None:
     """Inside another thread-sensitive context, no thread of its own is installed."""
-    async with ThreadSensitiveContext():
-        inner = ThreadSensitiveContext()
-        async with inner, db.database_hygiene(inner):
+    async with ThreadSensitiveContext() as outer:
+        async with db.connection_context():
             assert db.connection_thread.get() is None
-            assert inner not in SyncToAsync.context_to_thread_executor
+            assert SyncToAsync.thread_sensitive_context.get() is outer
+            assert outer not in SyncToAsync.context_to_thread_executor
+        assert SyncToAsync.thread_sensitive_context.get() is outer
+
+
+async def test_without_hygiene_asgiref_thread_is_closed_and_ended() -> None:
+    """With hygiene off, the connection's calls get asgiref's own thread, whose connections close at the end."""
+    token = db.hygiene.set(False)
+    try:
+        async with db.connection_context():
+            context = SyncToAsync.thread_sensitive_context.get()
+            assert db.connection_thread.get() is None
+            await sync_to_async(threading.get_ident)()
+            executor = SyncToAsync.context_to_thread_executor[context]
+            assert not isinstance(executor, db.ConnectionThread)
+        assert context not in SyncToAsync.context_to_thread_executor
+        assert SyncToAsync.thread_sensitive_context.get(None) is None
+    finally:
+        db.hygiene.reset(token)
 
 
 # Threads: leased for one hook call, none held by an idle socket -------------------
