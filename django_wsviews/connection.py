@@ -147,13 +147,17 @@ class WebSocketConnection:
             raise InvalidState(
                 f"accept() called on a connection that is {self._state.value}."
             )
-        source = "accept() got a subprotocol"
-        if subprotocol is None:
-            source = f"{type(self).__qualname__}.select_subprotocol() returned one"
+        given = subprotocol is not None
+        if not given:
             subprotocol = self.select_subprotocol()
         if subprotocol is not None and subprotocol not in (
             self.scope.get("subprotocols") or ()
         ):
+            source = (
+                "accept() got a subprotocol"
+                if given
+                else f"{type(self).__qualname__}.select_subprotocol() returned one"
+            )
             raise ValueError(
                 f"{source} the client did not offer; accept one of "
                 "self.scope['subprotocols'], or None."
@@ -162,12 +166,12 @@ class WebSocketConnection:
             "type": "websocket.accept",
             "subprotocol": subprotocol,
         }
-        extra = self._accept_headers + [
-            (_to_bytes(k), _to_bytes(v)) for k, v in headers or ()
-        ]
+        extra = self._accept_headers
+        if headers:
+            extra = extra + [(_to_bytes(k), _to_bytes(v)) for k, v in headers]
         if extra:
             message["headers"] = extra
-        self._accept_headers = []  # sent once; nothing to keep for the connection's life
+            self._accept_headers = []  # sent once; nothing to keep for the connection's life
         if self._on_accepting is not None:
             await self._on_accepting()
         self._state = State.OPEN
