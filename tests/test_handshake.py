@@ -228,13 +228,15 @@ class TestOrigin:
     async def test_per_view_settings(self) -> None:
         """check_origin and allowed_origins on a view override the project's."""
         evil = WebSocketClient(headers={"Origin": "https://evil.example"})
-        async with evil.connect("/ws/open-origin/"):
-            pass
+        async with evil.connect("/ws/open-origin/") as ws:
+            assert ws.close_code is None  # accepted, and open
         partner = WebSocketClient(headers={"Origin": "https://partner.example"})
-        async with partner.connect("/ws/partner-origin/"):
-            pass
-        with pytest.raises(HandshakeRejected):
-            await partner.connect("/ws/echo/")
+        async with partner.connect("/ws/partner-origin/") as ws:
+            assert ws.close_code is None
+        # The same origins, refused by a view that keeps the project's check.
+        for client in (evil, partner):
+            with pytest.raises(HandshakeRejected):
+                await client.connect("/ws/echo/")
 
 
 # What docs/security.rst promises of common middleware on a handshake ---------
