@@ -141,13 +141,13 @@ class MessageLoop:
         checked = bucket is not None or recheck_every_message
         stats = view._stats
         while view._state is State.OPEN:
-            if self._pending:
+            if self._reader is None and not self._pending:
+                message = await receive()
+            elif self._pending:
                 message = self._pending.popleft()
-            elif self._reader is not None:
+            else:  # a read started while a hook ran
                 reader, self._reader = self._reader, None
                 message = await reader
-            else:
-                message = await receive()
             if message["type"] != "websocket.receive":
                 if message["type"] == "websocket.disconnect":
                     if view._state is State.OPEN:
