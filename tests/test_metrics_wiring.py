@@ -144,3 +144,18 @@ async def test_a_middleware_refusal_is_the_middlewares(
             await client.connect("/ws/refused-by-middleware/")
     [rejected] = [kwargs for name, kwargs in sent if name == "rejected"]
     assert rejected["reason"] is RejectReason.MIDDLEWARE
+
+
+async def test_text_is_counted_in_characters(
+    sent: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """bytes_in and bytes_out count a text frame's characters (not encoded to measure), a binary frame's bytes."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/echo/") as ws:
+        await ws.send("h\u00e9\U0001f600")  # 3 characters, 7 bytes of UTF-8
+        assert await ws.receive(T) == "h\u00e9\U0001f600"
+        await ws.send(b"\x00\xff")
+        assert await ws.receive(T) == b"\x00\xff"
+    [closed] = [kwargs for name, kwargs in sent if name == "closed"]
+    assert (closed["bytes_in"], closed["bytes_out"]) == (5, 5)
+    assert (metrics.snapshot().bytes_in, metrics.snapshot().bytes_out) == (5, 5)
