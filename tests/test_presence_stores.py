@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from django_wsviews.backends.presence_memory import MemoryPresenceStore
 from django_wsviews.backends.presence_store import Departure, PresenceStore
 
 from .support.groups_support import unavailable
+from .support.redis_cluster_support import RedisClusterNodes
 from .support.services import postgres_database, redis_url
 
 T = 10.0
@@ -85,17 +86,36 @@ def _drop_redis_keys(options: dict[str, Any]) -> None:
         client.delete(*keys)
 
 
-@pytest.fixture(params=["memory", "redis", "postgres"])
+@pytest.fixture(scope="session")
+def presence_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RedisClusterNodes]:
+    """Start a Redis Cluster of 3 masters for the session's presence tests."""
+    nodes = RedisClusterNodes(tmp_path_factory.mktemp("presence-cluster"), replicas=0)
+    try:
+        nodes.start()
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture(params=["memory", "redis", "postgres", "redis-cluster"])
 async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
     """Return a function that makes a store (one "process"); close them all after."""
     kind = request.param
     made: list[PresenceStore] = []
     options: dict[str, Any] = {}
-    if kind == "redis":
+    if kind == "redis-cluster":
+        from django_wsviews.backends.presence_redis import RedisPresenceStore
+
+        nodes = request.getfixturevalue("presence_cluster")
+        options = {"URL": nodes.url, "PREFIX": f"presence-{uuid.uuid4().hex[:12]}"}
+        store_class: type[PresenceStore] = RedisPresenceStore
+    elif kind == "redis":
         from django_wsviews.backends.presence_redis import RedisPresenceStore
 
         options = redis_options()
-        store_class: type[PresenceStore] = RedisPresenceStore
+        store_class = RedisPresenceStore
     elif kind == "postgres":
         from django_wsviews.backends.presence_postgres import PostgresPresenceStore
 
@@ -204,7 +224,7 @@ async def wait_for_departures(
         await asyncio.sleep(0.02)
 
 
-@pytest.mark.parametrize("make", ["redis", "postgres"], indirect=True)
+@pytest.mark.parametrize("make", ["redis", "postgres", "redis-cluster"], indirect=True)
 async def test_a_dead_process_is_swept_exactly_once(make: Make) -> None:
     """A process that stops beating is removed by one of two sweepers, with its departures."""
     dead, one, two = make(ttl=0.3), make(ttl=30), make(ttl=30)
@@ -229,7 +249,7 @@ async def test_a_dead_process_is_swept_exactly_once(make: Make) -> None:
     assert await two.members(group) == {"user:2": {"o1": {}}}
 
 
-@pytest.mark.parametrize("make", ["redis", "postgres"], indirect=True)
+@pytest.mark.parametrize("make", ["redis", "postgres", "redis-cluster"], indirect=True)
 async def test_concurrent_sweeps_report_each_departure_once(make: Make) -> None:
     """Three survivors sweeping at the same moment: the departures are reported once in all."""
     dead = make(ttl=0.3)
@@ -250,7 +270,7 @@ async def test_concurrent_sweeps_report_each_departure_once(make: Make) -> None:
     assert await survivors[0].members(group) == {}
 
 
-@pytest.mark.parametrize("make", ["redis", "postgres"], indirect=True)
+@pytest.mark.parametrize("make", ["redis", "postgres", "redis-cluster"], indirect=True)
 async def test_a_swept_process_learns_it_at_its_next_heartbeat(make: Make) -> None:
     """A heartbeat after being swept answers True (the caller enters its connections again)."""
     slow, survivor = make(ttl=0.3), make(ttl=30)
@@ -264,7 +284,7 @@ async def test_a_swept_process_learns_it_at_its_next_heartbeat(make: Make) -> No
     assert await slow.join(group, "s1", "user:1", "{}") is True
 
 
-@pytest.mark.parametrize("make", ["redis", "postgres"], indirect=True)
+@pytest.mark.parametrize("make", ["redis", "postgres", "redis-cluster"], indirect=True)
 async def test_unregister_removes_what_is_left(make: Make) -> None:
     """Unregistering reports the departures of entries still there, and removes them."""
     store, other = make(), make()

@@ -21,9 +21,10 @@ down (last: 0), and a sweep of a process whose ``alive`` key has expired
 removes the process from ``procs`` and its entries in the same step, so of
 several survivors sweeping at once exactly one gets its departures.
 
-The client is made from ``WSVIEWS_BACKEND['OPTIONS']`` by the group backend
+The client is the publishing client of a group backend made from
+``WSVIEWS_BACKEND['OPTIONS']``
 (:class:`~django_wsviews.backends.redis.RedisBackend`): the same URL,
-Sentinel and connection arguments.
+Sentinel or cluster nodes, and connection arguments.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ return out
 
 
 def _ignore(payload: bytes) -> None:
-    """The group backend made here only lends its client: it receives nothing."""
+    """The group backend made here only lends its client: it listens to nothing."""
 
 
 class RedisPresenceStore(PresenceStore):
@@ -94,7 +95,11 @@ class RedisPresenceStore(PresenceStore):
 
     def __init__(self, options: Mapping[str, Any], process_id: str, ttl: float) -> None:
         super().__init__(options, process_id, ttl)
-        self._client: Any = RedisBackend(options, _ignore)._client()
+        # A RedisClusterBackend for a cluster's options; it makes no connection.
+        self._backend: Any = RedisBackend(options, _ignore)
+        self._client: Any = getattr(self._backend, "_cluster", None)
+        if self._client is None:
+            self._client = self._backend._publisher
         self._base = "{" + str(options.get("PREFIX", "wsviews")) + ":presence}"
         self._procs = self._base + ":procs"
         self._join = self._client.register_script(_JOIN)
@@ -184,7 +189,7 @@ class RedisPresenceStore(PresenceStore):
 
     async def close(self) -> None:
         """Close the client's connections."""
-        await self._client.aclose()
+        await self._backend._release()
 
 
 def _text(value: Any) -> str:
