@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.test import override_settings
 
 from django_wsviews import CloseCode, ClosedBy, RejectReason, metrics, signals
@@ -159,3 +161,61 @@ async def test_text_is_counted_in_characters(
     [closed] = [kwargs for name, kwargs in sent if name == "closed"]
     assert (closed["bytes_in"], closed["bytes_out"]) == (5, 5)
     assert (metrics.snapshot().bytes_in, metrics.snapshot().bytes_out) == (5, 5)
+
+
+async def test_the_status_asked_for_is_signalled_where_the_server_sends_403(
+    sent: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """On a server without the denial extension (daphne) the client gets 403; the signal has the 418 asked for."""
+    client = WebSocketClient(timeout=T, extensions={})
+    with pytest.raises(HandshakeRejected) as refused:
+        await client.connect("/ws/reject-418/")
+    assert refused.value.status == 403
+    [rejected] = [kwargs for name, kwargs in sent if name == "rejected"]
+    assert (rejected["status"], rejected["reason"]) == (418, "view")
+
+
+async def test_a_malformed_handshake_is_a_bad_request_without_a_request(
+    sent: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """A query string that is not UTF-8: 400, reason bad_request, and no request to pass."""
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/ws/echo/",
+        "headers": [(b"host", b"testserver")],
+        "query_string": b"q=\xff",
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},
+    }
+    await asyncio.wait_for(WebSocketClient().application(scope, receive, send), T)
+    assert messages[0]["status"] == 400
+    [rejected] = [kwargs for name, kwargs in sent if name == "rejected"]
+    assert (rejected["status"], rejected["reason"], rejected["request"]) == (
+        400,
+        "bad_request",
+        None,
+    )
+    assert metrics.snapshot().handshakes_rejected["bad_request"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_too_many_connections_is_signalled_with_its_reason(
+    sent: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """A user over max_connections_per_user is refused with 429, reason too_many_connections."""
+    client = WebSocketClient(timeout=T)
+    await client.aforce_login(await User.objects.acreate(username="many"))
+    async with client.connect("/ws/per-user/"), client.connect("/ws/per-user/"):
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/per-user/")
+    assert refused.value.status == 429
+    [rejected] = [kwargs for name, kwargs in sent if name == "rejected"]
+    assert (rejected["status"], rejected["reason"]) == (429, "too_many_connections")
