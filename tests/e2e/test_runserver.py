@@ -330,3 +330,14 @@ async def test_server_refuses_messages_over_the_library_limit(
     # had the library refused the message, its log line would be there.
     server.wait_for("echo disconnected with")
     assert ("Message over" in server.log()) is refused_by_library, server.log()
+
+
+async def test_django_options_warnings_and_ctrl_c(runserver: Start) -> None:
+    """--nothreading is accepted, unapplied migrations are reported at start, Ctrl-C exits with status 0."""
+    server = runserver("--nothreading")
+    assert "unapplied migration(s)" in server.log()  # a fresh project, not migrated
+    async with server.ws() as ws:
+        assert await echo(ws, "still served") == "still served"
+    os.killpg(server.process.pid, signal.SIGINT)  # what Ctrl-C sends
+    assert server.process.wait(STOP_TIMEOUT) == 0
+    assert "Traceback" not in server.log()
