@@ -749,6 +749,35 @@ class TestSubprotocol:
         ) as ws:
             assert ws.subprotocol is None
 
+    @pytest.mark.urls("tests.support.promise_urls")
+    @pytest.mark.parametrize(
+        ("path", "accepted"),
+        [("/ws/as-view-list/", None), ("/ws/as-view-list-v1/", SUBPROTOCOL)],
+    )
+    async def test_subprotocols_given_to_as_view_replace_the_list(
+        self, client_ws: WebSocketClient, path: str, accepted: str | None
+    ) -> None:
+        """as_view(subprotocols=...) replaces the list: wsviews.v1 is answered only if included."""
+        async with client_ws.connect(path, subprotocols=[SUBPROTOCOL]) as ws:
+            assert ws.subprotocol == accepted
+            await assert_open(ws)  # calls work either way
+        async with client_ws.connect(path, subprotocols=["chat.v2"]) as ws:
+            assert ws.subprotocol is None  # the class's own list is gone
+
+    @pytest.mark.urls("tests.support.promise_urls")
+    async def test_an_own_receive_must_call_super_for_actions(
+        self, client_ws: WebSocketClient
+    ) -> None:
+        """A view that overrides receive() answers calls only if it calls super().receive()."""
+        call = {"action": "ping", "id": 1}
+        async with client_ws.connect("/ws/own-receive/") as ws:
+            await ws.send_json(call)
+            assert await ws.receive() == "mine"
+            await ws.assert_no_message()
+        async with client_ws.connect("/ws/own-receive-super/") as ws:
+            await ws.send_json(call)
+            assert await ws.receive_json() == {"id": 1, "ok": True, "result": "pong"}
+
 
 class TestDeclaring:
     def test_actions_are_collected_by_name(self) -> None:

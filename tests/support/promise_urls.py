@@ -6,7 +6,7 @@ from django.urls import path
 
 from django_wsviews import WebSocketView
 
-from . import promise_views, views
+from . import actions_views, promise_views, views
 
 urlpatterns: list[object] = []
 
@@ -19,6 +19,19 @@ ws_urlpatterns = [
     path("ws/close-by-name/", promise_views.CloseByNameView.as_view()),
     path("ws/quiet-idle/", promise_views.QuietIdleView.as_view()),
     path("ws/blocking/", promise_views.BlockingView.as_view()),
+    path("ws/own-receive/", promise_views.OwnReceiveView.as_view()),
+    path(
+        "ws/own-receive-super/",
+        promise_views.OwnReceiveView.as_view(call_super=True),
+    ),
+    path(
+        "ws/as-view-list/",
+        actions_views.ProtocolView.as_view(subprotocols=["chat.v3"]),
+    ),
+    path(
+        "ws/as-view-list-v1/",
+        actions_views.ProtocolView.as_view(subprotocols=["chat.v3", "wsviews.v1"]),
+    ),
     path("ws/session-writer/", promise_views.SessionWriterView.as_view()),
     path("ws/token/", views.TokenView.as_view()),
     path("ws/token-60s/", views.TokenView.as_view(token_max_age=60)),

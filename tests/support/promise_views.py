@@ -14,8 +14,10 @@ from django_wsviews import (
     CloseCode,
     ConnectionClosed,
     InvalidState,
+    JsonWebSocketView,
     Limits,
     WebSocketView,
+    action,
 )
 
 #: Django 5.1's marker; earlier versions have no LoginRequiredMiddleware either.
@@ -117,3 +119,19 @@ class BlockingView(WebSocketView):
     async def receive(self, message: str | bytes) -> None:
         blocking["entered"].set()
         blocking["release"].wait(10)  # deliberately blocks the whole server
+
+
+class OwnReceiveView(JsonWebSocketView):
+    """A view with an action that overrides receive(), calling super() or not."""
+
+    call_super = False
+
+    @action
+    async def ping(self) -> str:
+        return "pong"
+
+    async def receive(self, message: str | bytes) -> None:
+        if self.call_super:
+            await super().receive(message)
+        else:
+            await self.send("mine")
