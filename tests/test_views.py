@@ -566,6 +566,15 @@ class TestHookEdges:
         [(_, message), *_] = promise_urls["scripted"]
         assert "use close()" in message
 
+    async def test_a_failing_handle_exception_still_refuses_the_handshake(
+        self, promise_urls: dict[str, list[Any]]
+    ) -> None:
+        """An exception in connect() whose handle_exception() fails too is still a 500."""
+        client = WebSocketClient(raise_view_exceptions=False)
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/broken-before-accept/")
+        assert refused.value.status == 500
+
 
 class TestLeavingClients:
     async def test_a_client_that_leaves_is_noticed_while_a_hook_waits(

@@ -19,6 +19,7 @@ ws_urlpatterns = [
     path("ws/close-by-name/", promise_views.CloseByNameView.as_view()),
     path("ws/quiet-idle/", promise_views.QuietIdleView.as_view()),
     path("ws/blocking/", promise_views.BlockingView.as_view()),
+    path("ws/broken-before-accept/", promise_views.BrokenBeforeAcceptView.as_view()),
     path("ws/own-receive/", promise_views.OwnReceiveView.as_view()),
     path(
         "ws/own-receive-super/",

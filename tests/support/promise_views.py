@@ -135,3 +135,13 @@ class OwnReceiveView(JsonWebSocketView):
             await super().receive(message)
         else:
             await self.send("mine")
+
+
+class BrokenBeforeAcceptView(WebSocketView):
+    """Fail in connect(), and fail again in handle_exception()."""
+
+    async def connect(self) -> None:
+        raise ValueError("connect failed")
+
+    async def handle_exception(self, exc: Exception) -> None:
+        raise RuntimeError("failed too") from exc
