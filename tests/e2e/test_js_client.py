@@ -873,3 +873,31 @@ def test_default_options_are_the_documented_ones(page: Any) -> None:
     # 0.5 s for the first retry, 30 s at most; Math.random's jitter below it.
     assert (result["firstCeiling"], result["lastCeiling"]) == (500, 30000)
     assert 0 <= result["jittered"] < 500
+
+
+def test_on_properties_hold_one_handler_each(page: Any) -> None:
+    """client.on<type> holds one handler, as on a WebSocket; replacing it drops the old one."""
+    result = run(
+        page,
+        """async () => {
+            const client = new wsviews.WsClient("/ws/echo/", PLAIN);
+            const heard = [];
+            client.onopen = () => heard.push("first onopen");
+            client.onopen = () => heard.push("onopen");
+            client.onmessage = (event) => heard.push(`onmessage ${event.data}`);
+            client.addEventListener("message", () => heard.push("listener"));
+            await nextEvent(client, "open", WAIT_MS);
+            client.send("ping");
+            await nextEvent(client, "message", WAIT_MS);
+            client.onmessage = null;
+            client.send("pong");
+            await nextEvent(client, "message", WAIT_MS);
+            const handler = client.onmessage;
+            client.close();
+            return { heard, handler };
+        }""",
+    )
+    assert result == {
+        "heard": ["onopen", "onmessage ping", "listener", "listener"],
+        "handler": None,
+    }
