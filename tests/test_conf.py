@@ -121,6 +121,8 @@ DOCUMENTED_DEFAULTS = {
     "WSVIEWS_SEND_QUEUE_SIZE": 100,  # groups.rst: "(100)"
     "WSVIEWS_SEND_QUEUE_OVERFLOW": "close",  # groups.rst: "(the default)"
     "WSVIEWS_MAX_GROUPS_PER_CONNECTION": 100,  # groups.rst: "at most 100 groups"
+    "WSVIEWS_PRESENCE_TIMEOUT": 30.0,  # presence.rst: "30 s by default"
+    "WSVIEWS_HISTORY": {},  # history.rst: only the groups it names keep history
     "WSVIEWS_BACKEND": {  # groups.rst: "the in-memory backend by default"
         "BACKEND": "django_wsviews.backends.memory.MemoryBackend",
         "OPTIONS": {},
