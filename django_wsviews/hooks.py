@@ -178,7 +178,8 @@ class HookGate:
 
     def __init__(self) -> None:
         self.busy = False
-        self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        # Made by the first hook that waits: most connections never have one.
+        self.waiting: collections.deque[asyncio.Future[None]] | None = None
 
     async def acquire(self) -> None:
         """Wait for the gate, after those already waiting, and take it."""
@@ -186,6 +187,8 @@ class HookGate:
             self.busy = True
             return
         turn = asyncio.get_running_loop().create_future()
+        if self.waiting is None:
+            self.waiting = collections.deque()
         self.waiting.append(turn)
         try:
             await turn

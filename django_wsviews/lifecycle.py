@@ -81,7 +81,7 @@ class Lifecycle:
         #: The view's limits, read once on admission (``get_limits()``).
         self.limits = _UNLIMITED
         #: Every task of this connection; cancelled together on the way out.
-        self.tasks: set[asyncio.Future[Any]] = set()
+        self.tasks: set[asyncio.Future[Any]] | None = None  # made by the first spawn
         #: The connection's side of its groups (made by the first join).
         self.groups = GroupDelivery(view, self.gate, self.spawn, self.on_exit)
         # What to give back on the way out, last taken first (an exit stack
@@ -116,8 +116,9 @@ class Lifecycle:
         after all of them, every resource given back.
         """
         self.view._state = State.CLOSED
-        for task in self.tasks:
-            task.cancel()
+        if self.tasks:
+            for task in self.tasks:
+                task.cancel()
         cleanups = self._cleanups
         error: BaseException | None = None
         while cleanups:
@@ -197,8 +198,11 @@ class Lifecycle:
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``coro`` as a task of this connection, in the connection's context."""
         task = self.view._context.run(asyncio.ensure_future, coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        tasks = self.tasks
+        if tasks is None:
+            tasks = self.tasks = set()
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         return task
 
     # The user's slot and the session ---------------------------------------------
@@ -236,10 +240,13 @@ class Lifecycle:
 
     # The message loop ----------------------------------------------------------
 
-    async def serve(self) -> None:
-        """Run the message loop until the connection is closed (nothing if never opened)."""
-        if self.view._state is not State.OPEN:
-            return
+    def serve(self) -> Awaitable[None]:
+        """
+        Return the message loop to await: it runs until the connection is closed.
+
+        (The loop's own coroutine, not one awaiting it: one frame fewer
+        held per idle connection.)
+        """
         loop = MessageLoop(self.view, self.gate, self.limits, self._session, self.spawn)
         self.on_exit(loop.stop)
-        await loop.run()
+        return loop.run()

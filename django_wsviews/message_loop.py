@@ -20,7 +20,7 @@ import collections
 import functools
 import types
 from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .connection import State
 from .db import connection_thread, run_in_thread
@@ -119,6 +119,8 @@ class MessageLoop:
     async def run(self) -> None:
         """Read messages and run the receive hook on each, in order, until closed."""
         view = self.view
+        if view._state is not State.OPEN:  # refused, or closed by connect()
+            return
         receive = view._receive
         path = view.request.path
         gate = self.gate
@@ -140,6 +142,7 @@ class MessageLoop:
             self.spawn(self.session.watch(recheck))
         checked = bucket is not None or recheck_every_message
         stats = view._stats
+        message: Any
         while view._state is State.OPEN:
             if self._reader is None and not self._pending:
                 message = await receive()
@@ -147,7 +150,7 @@ class MessageLoop:
                 message = self._pending.popleft()
             else:  # a read started while a hook ran
                 reader, self._reader = self._reader, None
-                message = await reader
+                message = await cast("asyncio.Future[Any]", reader)
             if message["type"] != "websocket.receive":
                 if message["type"] == "websocket.disconnect":
                     if view._state is State.OPEN:
