@@ -120,6 +120,24 @@ async def test_two_servers_share_a_backend(
         assert await recv(elsewhere) == "only the other room"
 
 
+async def test_the_in_memory_backend_reaches_only_its_own_process(
+    servers: Callable[..., UvicornServer],
+) -> None:
+    """Without a shared backend each process reaches only its own members, without an error."""
+    a, b = await asyncio.gather(asyncio.to_thread(servers), asyncio.to_thread(servers))
+    async with (
+        connect(a.url("/ws/room/alone/")) as on_a,
+        connect(b.url("/ws/room/alone/")) as on_b,
+    ):
+        await on_a.send("say only in A")
+        assert await recv(on_a) == "only in A"  # broadcast, and delivered in A
+        await on_b.send("say only in B")
+        # B's next message is its own: A's never came, and nothing failed.
+        assert await recv(on_b) == "only in B"
+        await on_a.send("say again in A")
+        assert await recv(on_a) == "again in A"  # and B's never reached A
+
+
 async def read_until_closed(ws: ClientConnection) -> None:
     """Read and drop messages until the connection closes (ConnectionClosed)."""
     while True:
