@@ -39,6 +39,8 @@ class GroupDelivery:
     cleanup for the end of the connection.
     """
 
+    __slots__ = ("_on_exit", "gate", "max_groups", "membership", "spawn", "view")
+
     def __init__(
         self,
         view: WebSocketView,
