@@ -10,7 +10,7 @@ from asgiref.sync import SyncToAsync
 
 from django_wsviews.testing import WebSocketClient
 
-from .support import views
+from .support import promise_views, views
 
 
 @pytest.fixture
@@ -24,6 +24,15 @@ def _clear_events() -> Iterator[None]:
     views.events.clear()
     yield
     views.events.clear()
+
+
+@pytest.fixture
+def promise_urls(settings: Any) -> dict[str, list[Any]]:
+    """Route to tests.support.promise_urls; return what its views record."""
+    settings.ROOT_URLCONF = "tests.support.promise_urls"
+    promise_views.events.clear()
+    promise_views.gates.clear()
+    return promise_views.events
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import override_settings
 
 from django_wsviews import CloseCode, abroadcast
-from django_wsviews.exceptions import HandshakeTimeout, InvalidState
+from django_wsviews.exceptions import HandshakeRejected, HandshakeTimeout, InvalidState
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
 
 from .support import lifecycle_views
@@ -183,3 +184,56 @@ async def test_a_view_is_freed_without_the_garbage_collector() -> None:
         await eventually(lambda: ref() is None)
     finally:
         gc.enable()
+
+
+# What disconnect() is told, and what it may do (docs/views.rst) --------------
+
+
+async def test_disconnect_gets_1005_when_the_client_gave_no_code(
+    client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
+) -> None:
+    """A client close without a code reaches disconnect() as 1005."""
+    incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.accept":
+            await incoming.put({"type": "websocket.disconnect"})  # no code
+
+    await incoming.put({"type": "websocket.connect"})
+    scope = {
+        "type": "websocket",
+        "path": "/ws/scripted/",
+        "headers": [(b"host", b"testserver")],
+        "query_string": b"",
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},
+    }
+    await asyncio.wait_for(client_ws.application(scope, incoming.get, send), 5)
+    assert [m["type"] for m in sent] == ["websocket.accept"]
+    assert promise_urls["scripted"][0] == ("disconnect", 1005)
+
+
+async def test_disconnect_gets_1006_when_the_handshake_was_refused(
+    client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
+) -> None:
+    """A view that refuses the handshake is told 1006 by disconnect()."""
+    with pytest.raises(HandshakeRejected) as refused:
+        await client_ws.connect("/ws/reject/")
+    assert refused.value.status == 403
+    assert promise_urls["scripted"][0] == ("disconnect", 1006)
+
+
+async def test_nothing_can_be_sent_from_disconnect(
+    client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
+) -> None:
+    """send() in disconnect() raises ConnectionClosed; nothing reaches the client."""
+    async with client_ws.connect("/ws/scripted/") as ws:
+        await ws.send("hello")
+        await ws.assert_no_message(timeout=0.05)
+    assert promise_urls["scripted"] == [
+        ("receive", "hello"),
+        ("disconnect", CloseCode.NORMAL_CLOSURE),
+        ("send", "ConnectionClosed"),
+    ]

@@ -35,14 +35,9 @@ SENDABLE = {
 NEVER_SENT = {"NO_STATUS_RCVD": 1005, "ABNORMAL_CLOSURE": 1006, "TLS_HANDSHAKE": 1015}
 
 
-@pytest.fixture
-def promise_urls(settings: Any) -> None:
-    settings.ROOT_URLCONF = "tests.support.promise_urls"
-
-
 @pytest.mark.parametrize(("name", "number"), sorted(SENDABLE.items()))
 async def test_a_close_code_reaches_the_client_as_its_number(
-    promise_urls: None, name: str, number: int
+    promise_urls: dict[str, list[Any]], name: str, number: int
 ) -> None:
     """A view that closes with a CloseCode member sends its registered number on the wire."""
     async with WebSocketClient().connect("/ws/close-by-name/") as ws:

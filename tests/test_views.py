@@ -17,11 +17,9 @@ from django_wsviews import (
     HandshakeTimeout,
 )
 from django_wsviews.exceptions import HandshakeRejected
-from django_wsviews.message_loop import READ_AHEAD
 from django_wsviews.testing import WebSocketClient
 
-from .support import promise_views, views
-from .support.groups_support import eventually
+from .support import views
 
 
 class TestAsView:
@@ -467,66 +465,7 @@ class TestTimeouts:
                 await ws.receive(timeout=0.05)
 
 
-# What docs/views.rst promises of the hooks and actions at their edges -------
-
-
-@pytest.fixture
-def promise_urls(settings: Any) -> dict[str, list[Any]]:
-    """Route to tests.support.promise_urls; return what its views record."""
-    settings.ROOT_URLCONF = "tests.support.promise_urls"
-    promise_views.events.clear()
-    promise_views.gates.clear()
-    return promise_views.events
-
-
 class TestHookEdges:
-    async def test_disconnect_gets_1005_when_the_client_gave_no_code(
-        self, client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
-    ) -> None:
-        """A client close without a code reaches disconnect() as 1005."""
-        incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        sent: list[dict[str, Any]] = []
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-            if message["type"] == "websocket.accept":
-                await incoming.put({"type": "websocket.disconnect"})  # no code
-
-        await incoming.put({"type": "websocket.connect"})
-        scope = {
-            "type": "websocket",
-            "path": "/ws/scripted/",
-            "headers": [(b"host", b"testserver")],
-            "query_string": b"",
-            "subprotocols": [],
-            "extensions": {"websocket.http.response": {}},
-        }
-        await asyncio.wait_for(client_ws.application(scope, incoming.get, send), 5)
-        assert [m["type"] for m in sent] == ["websocket.accept"]
-        assert promise_urls["scripted"][0] == ("disconnect", 1005)
-
-    async def test_disconnect_gets_1006_when_the_handshake_was_refused(
-        self, client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
-    ) -> None:
-        """A view that refuses the handshake is told 1006 by disconnect()."""
-        with pytest.raises(HandshakeRejected) as refused:
-            await client_ws.connect("/ws/reject/")
-        assert refused.value.status == 403
-        assert promise_urls["scripted"][0] == ("disconnect", 1006)
-
-    async def test_nothing_can_be_sent_from_disconnect(
-        self, client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
-    ) -> None:
-        """send() in disconnect() raises ConnectionClosed; nothing reaches the client."""
-        async with client_ws.connect("/ws/scripted/") as ws:
-            await ws.send("hello")
-            await ws.assert_no_message(timeout=0.05)
-        assert promise_urls["scripted"] == [
-            ("receive", "hello"),
-            ("disconnect", CloseCode.NORMAL_CLOSURE),
-            ("send", "ConnectionClosed"),
-        ]
-
     async def test_the_default_receive_ignores_messages(
         self, client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
     ) -> None:
@@ -537,35 +476,6 @@ class TestHookEdges:
             await ws.assert_no_message(timeout=0.05)
             assert ws.close_code is None
 
-    async def test_closing_a_closed_connection_does_nothing(
-        self, client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
-    ) -> None:
-        """A second close() neither raises nor changes the code the client got."""
-        async with client_ws.connect("/ws/scripted/") as ws:
-            await ws.send("close twice")
-            closed = await ws.wait_closed()
-        assert (closed.code, closed.reason) == (4001, "first")
-        assert ("closed twice",) in promise_urls["scripted"]
-        assert ("disconnect", 4001) in promise_urls["scripted"]
-
-    async def test_close_before_accept_refuses_the_handshake(
-        self, client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
-    ) -> None:
-        """close() in connect(), before accept(), refuses the handshake with 403."""
-        with pytest.raises(HandshakeRejected) as refused:
-            await client_ws.connect("/ws/close-before-accept/")
-        assert refused.value.status == 403
-
-    async def test_reject_after_accept_raises_invalid_state(
-        self, client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
-    ) -> None:
-        """reject() after accept() raises InvalidState naming close(); the socket stays open."""
-        async with client_ws.connect("/ws/reject-after-accept/") as ws:
-            await ws.send("still open")
-            await ws.assert_no_message(timeout=0.05)
-        [(_, message), *_] = promise_urls["scripted"]
-        assert "use close()" in message
-
     async def test_a_failing_handle_exception_still_refuses_the_handshake(
         self, promise_urls: dict[str, list[Any]]
     ) -> None:
@@ -574,46 +484,3 @@ class TestHookEdges:
         with pytest.raises(HandshakeRejected) as refused:
             await client.connect("/ws/broken-before-accept/")
         assert refused.value.status == 500
-
-
-class TestLeavingClients:
-    async def test_a_client_that_leaves_is_noticed_while_a_hook_waits(
-        self, client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
-    ) -> None:
-        """A hook waiting when the client leaves is cancelled; messages read meanwhile are dropped."""
-        promise_views.gates["scripted"] = asyncio.Event()  # never set
-        ws = await client_ws.connect("/ws/scripted/")
-        await ws.send("hold")
-        for n in range(READ_AHEAD - 1):
-            await ws.send(str(n))
-        await ws.close(CloseCode.GOING_AWAY)  # returns once the view has ended
-        assert promise_urls["scripted"] == [
-            ("receive", "hold"),
-            ("cancelled",),
-            ("disconnect", CloseCode.GOING_AWAY),
-            ("send", "ConnectionClosed"),
-        ]
-
-    async def test_past_the_read_ahead_bound_a_leave_waits_for_the_hook(
-        self, client_ws: WebSocketClient, promise_urls: dict[str, list[Any]]
-    ) -> None:
-        """With READ_AHEAD messages behind a waiting hook, reading stops: the leave is seen after them."""
-        gate = promise_views.gates["scripted"] = asyncio.Event()
-        ws = await client_ws.connect("/ws/scripted/")
-        await ws.send("hold")
-        behind = [str(n) for n in range(READ_AHEAD + 8)]
-        for message in behind:
-            await ws.send(message)
-        closing = asyncio.create_task(ws.close(CloseCode.GOING_AWAY))
-        # The loop has read READ_AHEAD messages and stopped: the rest and the
-        # close wait in the client's queue.
-        await eventually(lambda: ws._to_app.qsize() == len(behind) - READ_AHEAD + 1)
-        assert promise_urls["scripted"] == [("receive", "hold")]
-        gate.set()
-        await asyncio.wait_for(closing, 5)
-        assert promise_urls["scripted"] == [
-            ("receive", "hold"),
-            *[("receive", message) for message in behind],
-            ("disconnect", CloseCode.GOING_AWAY),
-            ("send", "ConnectionClosed"),
-        ]
