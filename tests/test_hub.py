@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from django_wsviews import hub as hub_module
 from django_wsviews.asgi import WebSocketMiddleware
 from django_wsviews.envelope import GroupMessage, encode_message
 from django_wsviews.hub import current_hub, get_hub
@@ -254,3 +255,39 @@ async def test_close_ends_despite_a_swallowed_cancellation(
     assert hub._task.done()
     assert "did not stop" not in caplog.text
     assert RecordingBackend.calls[-1] == ("close", None)
+
+
+class StuckBackend(SwallowingBackend):
+    """A backend whose unsubscribe() swallows every cancellation until released."""
+
+    async def unsubscribe(self, groups: Any) -> None:
+        await RecordingBackend.unsubscribe(self, groups)
+        self.entered.set()
+        while not self.release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.release.wait()
+
+
+async def test_close_gives_up_on_a_backend_that_never_stops(
+    settings: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() waits at most CLOSE_TIMEOUT for a stuck backend, says so, and closes it."""
+    monkeypatch.setattr(hub_module, "CLOSE_TIMEOUT", 0.05)
+    settings.WSVIEWS_BACKEND = {"BACKEND": "tests.test_hub.StuckBackend"}
+    RecordingBackend.calls = []
+    StuckBackend.entered = asyncio.Event()
+    StuckBackend.release = asyncio.Event()
+    hub = get_hub()
+    member = FakeMember()
+    await hub.add("g", member)
+    hub.discard("g", member)
+    await asyncio.wait_for(StuckBackend.entered.wait(), 5)
+    try:
+        with caplog.at_level(logging.WARNING, "django_wsviews.groups"):
+            await asyncio.wait_for(hub.close(), 5)
+        assert not hub._task.done()
+        assert "The group hub did not stop within 0.05 s." in caplog.text
+        assert RecordingBackend.calls[-1] == ("close", None)
+    finally:
+        StuckBackend.release.set()
+    await asyncio.wait_for(hub._task, 5)
