@@ -30,7 +30,8 @@ Options: those of the Redis backend but ``SENTINELS``, plus:
 
 Failure policy, the Redis backend's: open WebSockets stay up; ``publish()``
 raises :class:`~django_wsviews.exceptions.BroadcastError` when the owning
-master cannot be reached, and an ``SPUBLISH`` is sent at most once (a
+master cannot be reached, within ``socket_timeout`` + ``socket_connect_timeout``
+(15 s by default; set them in ``CONNECTION_KWARGS``), and an ``SPUBLISH`` is sent at most once (a
 ``MOVED`` answer, which means it was not executed, is followed to the new
 owner). When a master fails, or a slot in use moves (resharding: the old
 owner ends the subscriptions of the slot's channels), the backend drops its
@@ -138,12 +139,23 @@ class RedisClusterBackend(RedisBackend):
         self._prefix = str(options.get("PREFIX", "wsviews")) + ":"
         self._nodes, url_kwargs = cluster_startup_nodes(options)
         self._kwargs = {**url_kwargs, **connection_kwargs(self._redis, options)}
+        # One client publishes, one reads the slot map for the listener:
+        # the listener's retries during an outage never hold up a broadcast.
+        self._cluster = self._cluster_client()
+        self._topology = self._cluster_client()
+        # A broadcast's bound: after a connection error redis-py reads the
+        # slot map again, trying the startup nodes one after the other.
+        self._publish_timeout = float(self._kwargs["socket_timeout"]) + float(
+            self._kwargs["socket_connect_timeout"]
+        )
+        self._shards: _Shards | None = None
+
+    def _cluster_client(self) -> Any:
         cluster = self._redis.asyncio.cluster
-        self._cluster = cluster.RedisCluster(
+        return cluster.RedisCluster(
             startup_nodes=[cluster.ClusterNode(h, p) for h, p in self._nodes],
             **self._kwargs,
         )
-        self._shards: _Shards | None = None
 
     def _where(self) -> str:
         return "Redis Cluster at " + ",".join(f"{h}:{p}" for h, p in self._nodes)
@@ -153,24 +165,29 @@ class RedisClusterBackend(RedisBackend):
     async def publish(self, group: str, payload: bytes) -> None:
         """SPUBLISH ``payload`` on the owning shard, once; raise BroadcastError if it cannot be."""
         try:
-            await self._cluster.spublish(self._channel(group), payload)
-        except (self._redis.RedisError, OSError) as exc:
+            await asyncio.wait_for(
+                self._cluster.spublish(self._channel(group), payload),
+                self._publish_timeout,
+            )
+        except (self._redis.RedisError, OSError, asyncio.TimeoutError) as exc:
             raise self._unreachable(group, exc) from exc
 
     async def _release(self) -> None:
         await self._cluster.aclose()
+        await self._topology.aclose()
 
     # The listening connections ----------------------------------------------------------
 
     async def _open(self) -> _Shards:
-        if self._cluster.nodes_manager.slots_cache:
+        topology = self._topology
+        if topology.nodes_manager.slots_cache:
             # Read the slot map again: RedisCluster.initialize() does it once only.
-            await self._cluster.nodes_manager.initialize()
+            await topology.nodes_manager.initialize()
         else:
-            await self._cluster.initialize()
+            await topology.initialize()
         shards = _Shards()
         try:
-            for node in self._cluster.get_primaries():
+            for node in topology.get_primaries():
                 client = self._redis.asyncio.Redis(
                     host=node.host, port=node.port, **self._kwargs
                 )
@@ -189,7 +206,7 @@ class RedisClusterBackend(RedisBackend):
             await self._ssubscribe(connection, channel)
 
     async def _ssubscribe(self, shards: _Shards, channel: bytes) -> None:
-        node = self._cluster.get_node_from_key(channel)
+        node = self._topology.get_node_from_key(channel)
         pubsub = shards.pubsubs.get(node.name)
         if pubsub is None:
             shards.stale.set()
