@@ -39,6 +39,20 @@ class TestParseRate:
         with pytest.raises(ImproperlyConfigured, match="N/s"):
             parse_rate(rate)  # type: ignore[arg-type]
 
+    def test_invalid_names_the_rate_and_every_form(self) -> None:
+        """The error quotes the rate given and lists the forms a string or a tuple may take."""
+        forms = (
+            "write it as 'N/s', 'N/min', 'N/h' or 'N/10s', or as a (messages, seconds)"
+        )
+        with pytest.raises(ImproperlyConfigured) as string:
+            parse_rate("fast")
+        assert str(string.value) == f"Invalid rate 'fast': {forms} tuple."
+        with pytest.raises(ImproperlyConfigured) as pair:
+            parse_rate((0, 1))
+        assert str(pair.value) == (
+            f"Invalid rate (0, 1): {forms} tuple of positive numbers."
+        )
+
 
 class TestLimits:
     @pytest.mark.parametrize(
@@ -86,7 +100,6 @@ class TestLimits:
         )
         as_view_kwarg = View(limits=Limits(max_message_size=4)).get_limits()
         assert (as_view_kwarg.max_message_size, as_view_kwarg.idle_timeout) == (4, 30)
-
 
     def test_get_limits_follows_a_changed_setting(self) -> None:
         """Resolved limits are remembered per Limits, but a setting change is seen."""

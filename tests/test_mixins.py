@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import override_settings
+from django.urls import path
 
-from django_wsviews import CloseCode, ConnectionClosed
+from django_wsviews import (
+    CloseCode,
+    ConnectionClosed,
+    UserPassesTestMixin,
+    WebSocketView,
+)
 from django_wsviews.exceptions import HandshakeRejected
 from django_wsviews.testing import WebSocketClient
 
@@ -78,6 +84,25 @@ async def test_user_passes_test() -> None:
         await (await logged_in("plain")).connect("/ws/staff/")
     async with (await logged_in("boss", is_staff=True)).connect("/ws/staff/") as ws:
         assert await ws.receive() == "boss"
+
+
+class NoTestFuncView(UserPassesTestMixin, WebSocketView):
+    """A view that forgot its test_func()."""
+
+
+urlpatterns: list[object] = []
+ws_urlpatterns = [path("ws/no-test-func/", NoTestFuncView.as_view())]
+
+
+@pytest.mark.urls(__name__)
+async def test_user_passes_test_without_test_func_names_the_view() -> None:
+    """A UserPassesTestMixin view without test_func() fails saying which view lacks it."""
+    client = await logged_in("forgetful")
+    with pytest.raises(
+        NotImplementedError,
+        match=r"^NoTestFuncView is missing the implementation of the test_func\(\) method\.$",
+    ):
+        await client.connect("/ws/no-test-func/")
 
 
 async def test_connect_override_cannot_skip_the_check() -> None:
