@@ -45,7 +45,7 @@ from .handshake import HandshakeHandler, Proceed
 from .log import get_logger
 from .request import WebSocketRequest, get_script_prefix
 from .responses import deny, response_headers
-from .routing import get_ws_resolver
+from .routing import ws_resolve
 from .signals import ClosedBy, RejectReason
 from .staticfiles import DebugStaticFilesHandler
 from .status import CloseCode
@@ -141,9 +141,7 @@ class WebSocketMiddleware:
             set_script_prefix(prefix)
         try:
             request = WebSocketRequest(scope)
-            match = get_ws_resolver(conf.settings.ROOT_URLCONF).resolve(
-                request.path_info
-            )
+            match = ws_resolve(request.path_info, conf.settings.ROOT_URLCONF)
         except UnicodeDecodeError:
             # A query string that is not UTF-8: Django answers 400 for HTTP too.
             logger.warning(

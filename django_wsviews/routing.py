@@ -11,6 +11,7 @@ Django as a URLconf of its own, so resolving, reversing, converters,
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from functools import cached_property
 from importlib import import_module
@@ -28,6 +29,8 @@ from django.urls import (
     get_urlconf,
 )
 from django.urls import reverse as django_reverse
+from django.urls.converters import DEFAULT_CONVERTERS
+from django.urls.resolvers import RegexPattern, RoutePattern
 
 __all__ = [
     "WS_URLPATTERNS_ATTRIBUTE",
@@ -121,9 +124,134 @@ def ws_resolve(path: str, urlconf: Any = None) -> ResolverMatch:
     """
     Resolve ``path`` against the WebSocket routes.
 
-    Raise :class:`django.urls.Resolver404` when no route matches.
+    Raise :class:`django.urls.Resolver404` when no route matches. A path
+    resolved before is answered from a cache when the answer cannot differ:
+    when every route that could match it uses ``re_path()`` or Django's own
+    converters (``int``, ``str``, ``slug``, ``uuid``, ``path``). Paths that a
+    route with a converter of the project's own, or a translated route, could
+    match are resolved every time; so are paths that match nothing. Each
+    call returns a :class:`~django.urls.ResolverMatch` of its own, whose
+    ``kwargs`` a view may change freely.
     """
-    return get_ws_resolver(urlconf).resolve(path)
+    return _cached_resolve(get_ws_resolver(urlconf), path)
+
+
+# Resolution cache ------------------------------------------------------------
+
+#: How many resolved paths a resolver remembers; then the oldest are forgotten.
+_RESOLVED_PATHS_MEMORY = 1024
+
+# Converters whose to_python() is a pure function of the matched text, giving
+# an immutable value (int, str, UUID). Exact types: a subclass may override it.
+_PURE_CONVERTERS = frozenset(
+    type(converter) for converter in DEFAULT_CONVERTERS.values()
+)
+
+
+def _regex_is_fixed(pattern: Any) -> bool:
+    """Return whether ``pattern`` has one regex, whatever the active language."""
+    if type(pattern) is RoutePattern:
+        return type(pattern._route) is str  # type: ignore[attr-defined]  # not lazy
+    if type(pattern) is RegexPattern:
+        return type(pattern._regex) is str  # type: ignore[attr-defined]
+    return False  # LocalePrefixPattern, or a class of the project's own
+
+
+def _pattern_is_pure(pattern: Any) -> bool:
+    """Return whether matching ``pattern`` depends on the path alone."""
+    return _regex_is_fixed(pattern) and all(
+        type(converter) in _PURE_CONVERTERS for converter in pattern.converters.values()
+    )
+
+
+def _impure_routes(patterns: Sequence[Any], outer: tuple[Any, ...] = ()) -> list[Any]:
+    """Return the chains of patterns leading to routes whose match is not pure."""
+    found: list[Any] = []
+    for entry in patterns:
+        chain = (*outer, entry.pattern)
+        if type(entry) is URLResolver and _pattern_is_pure(entry.pattern):
+            found.extend(_impure_routes(entry.url_patterns, chain))
+        elif type(entry) is not URLPattern or not _pattern_is_pure(entry.pattern):
+            found.append(chain)
+    return found
+
+
+def _may_match(chain: tuple[Any, ...], path: str) -> bool:
+    """Return whether the regexes of ``chain`` could match ``path`` (True if unsure)."""
+    for pattern in chain:
+        if not _regex_is_fixed(pattern):
+            return True
+        found = pattern.regex.search(path)
+        if found is None:
+            return False
+        path = path[found.end() :]
+    return True
+
+
+class _ResolvedPaths:
+    """The matches of one resolver, by path; only those that are pure."""
+
+    __slots__ = ("impure", "matches")
+
+    def __init__(self) -> None:
+        self.matches: dict[str, ResolverMatch] = {}
+        self.impure: list[Any] | None = None
+
+    def remember(self, resolver: URLResolver, path: str, match: ResolverMatch) -> None:
+        """Keep a copy of ``match``, unless a route that is not pure could match ``path``."""
+        if self.impure is None:
+            try:
+                self.impure = _impure_routes(resolver.url_patterns, (resolver.pattern,))
+            except Exception:
+                self.impure = [()]  # cache nothing
+        if any(_may_match(chain, path) for chain in self.impure):
+            return
+        matches = self.matches
+        if len(matches) >= _RESOLVED_PATHS_MEMORY:
+            # KeyError and the others: another thread got there first.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del matches[next(iter(matches))]
+        matches[path] = _copy(match)
+
+
+def _copy(match: ResolverMatch) -> ResolverMatch:
+    """Return a copy of ``match`` whose dicts and lists are its own."""
+    copy = ResolverMatch.__new__(ResolverMatch)
+    copy.__dict__ = {
+        name: value.copy() if type(value) in (dict, list) else value
+        for name, value in match.__dict__.items()
+    }
+    return copy
+
+
+def _cached_resolve(resolver: URLResolver, path: str) -> ResolverMatch:
+    """
+    Return ``resolver.resolve(path)``, from a cache when that gives the same answer.
+
+    A path is cached when every route that could match it matches on the
+    path alone: ``re_path()`` routes, and ``path()`` routes with Django's own
+    converters (``int``, ``str``, ``slug``, ``uuid``, ``path``). A route with
+    a converter of the project's own (its ``to_python()`` may return objects,
+    or read state) or under ``i18n_patterns()`` (it depends on the language)
+    keeps the paths it could match out of the cache; they are resolved each
+    time. Paths that match no route (``Resolver404``) are not cached. Up to
+    ``_RESOLVED_PATHS_MEMORY`` paths are kept per resolver, the oldest
+    forgotten first. The cache belongs to Django's resolver object, so
+    whatever makes Django build a new resolver (``clear_url_caches()``,
+    ``override_settings(ROOT_URLCONF=...)``, pytest-django's ``urls``
+    marker) starts an empty one. Each call returns a match of its own, with
+    its own ``kwargs`` dict: a view that changes it changes nothing else.
+    """
+    try:
+        resolved: _ResolvedPaths = resolver._wsviews_resolved  # type: ignore[attr-defined]
+    except AttributeError:
+        resolved = resolver._wsviews_resolved = _ResolvedPaths()  # type: ignore[attr-defined]
+    cached = resolved.matches.get(path)
+    if cached is not None:
+        return _copy(cached)
+    match = resolver.resolve(path)
+    resolved.remember(resolver, path, match)
+    return match
 
 
 def ws_reverse(
