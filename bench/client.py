@@ -102,10 +102,10 @@ class Target:
                 f"connect to {self.url} failed: {type(exc).__name__}: {exc}"
             ) from exc
 
-    async def connect_many(
+    async def connect_some(
         self, n: int, listener_factory: Callable[[], WSListener]
-    ) -> list[tuple[WSTransport, WSListener]]:
-        """Open ``n`` connections, ``CONNECT_CONCURRENCY`` handshakes at a time."""
+    ) -> tuple[list[tuple[WSTransport, WSListener]], list[BaseException]]:
+        """Try ``n`` connections, ``CONNECT_CONCURRENCY`` handshakes at a time: (opened, errors)."""
         semaphore = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
         async def one() -> tuple[WSTransport, WSListener]:
@@ -117,6 +117,13 @@ class Target:
         )
         errors = [r for r in results if isinstance(r, BaseException)]
         connections = [r for r in results if not isinstance(r, BaseException)]
+        return connections, errors
+
+    async def connect_many(
+        self, n: int, listener_factory: Callable[[], WSListener]
+    ) -> list[tuple[WSTransport, WSListener]]:
+        """Open ``n`` connections, ``CONNECT_CONCURRENCY`` handshakes at a time."""
+        connections, errors = await self.connect_some(n, listener_factory)
         if errors:
             await close_all(connections)
             raise BenchError(
@@ -461,9 +468,15 @@ async def idle(args: argparse.Namespace) -> dict:
     before = rss_bytes(args.server_pid)
 
     started = time.perf_counter()
-    connections = await target.connect_many(
+    # Refusals are a figure here ("all accepted" is a target), not an error:
+    # the memory is measured over the connections that were accepted.
+    connections, refused = await target.connect_some(
         args.connections, lambda: OneEchoListener(payload)
     )
+    if not connections:
+        raise BenchError(
+            f"all {args.connections} connections were refused: {refused[0]}"
+        )
     try:
         await asyncio.wait_for(
             asyncio.gather(*(listener.echoed for _, listener in connections)), 30
@@ -486,9 +499,12 @@ async def idle(args: argparse.Namespace) -> dict:
 
     return {
         "connections": args.connections,
+        "accepted": len(connections),
+        "refused": len(refused),
+        "first_refusal": str(refused[0]) if refused else None,
         "rss_before_mib": before / 2**20,
         "rss_after_mib": after / 2**20,
-        "kib_per_conn": (after - before) / args.connections / 1024,
+        "kib_per_conn": (after - before) / len(connections) / 1024,
         "open_s": open_s,
     }
 

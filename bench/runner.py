@@ -36,25 +36,17 @@ import sys
 import time
 from pathlib import Path
 
+from bench import scale, targets
 from bench.procstat import CpuWindow, busy_cpu_seconds
+from bench.servers import SERVERS, measured_pid, server_command, server_flags
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 HOST = "127.0.0.1"  # all load goes to loopback, and only there
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
-# The same server, protocol implementations and flags for every app. These
-# are uvicorn's own "auto" choices with uvicorn[standard], spelled out so an
-# upgrade can't silently change them.
-UVICORN_FLAGS = [
-    "--loop", "uvloop",
-    "--http", "httptools",
-    "--ws", "websockets-sansio",
-    "--lifespan", "auto",
-    "--log-level", "warning",
-    "--no-access-log",
-    "--timeout-graceful-shutdown", "3",
-]  # fmt: skip
+# The servers' command lines (uvicorn, and granian with --server granian)
+# are in bench/servers.py.
 
 
 # --- What is measured -------------------------------------------------------------
@@ -90,6 +82,7 @@ WS_APPS = [
         "django-wsviews, bare (no middleware, no Origin check)",
         "bench.apps.wsviews_project.asgi:application",
         "bench.apps.wsviews_project.settings_bare",
+        layers=("memory", "redis", "postgres"),
         group_check=WSVIEWS_GROUP_CHECK,
     ),
     App(
@@ -97,6 +90,7 @@ WS_APPS = [
         "django-wsviews, startproject MIDDLEWARE + Origin check",
         "bench.apps.wsviews_project.asgi:application",
         "bench.apps.wsviews_project.settings",
+        layers=("memory", "redis", "postgres"),
         group_check=WSVIEWS_GROUP_CHECK,
     ),
     App(
@@ -135,6 +129,7 @@ class Metric:
     label: str
     digits: int = 0  # decimals shown
     cpu: bool = False  # a CPU share: shown as a plain median, no ratio
+    ratio: bool = True  # False: a count or size whose ratio to the floor means nothing
 
 
 ROUND_TRIP_METRICS = [Metric("p50_ms", "p50 ms", 2), Metric("p99_ms", "p99 ms", 2)]
@@ -158,6 +153,16 @@ class Workload:
     layer: str = "none"  # BENCH_LAYER for the servers
     saturating: bool = False  # the floor should keep its core busy (headroom check)
     note: str = ""
+    # The scale workloads (bench/scale.py) run other clients, servers of
+    # several workers, or with compression on or off.
+    client_module: str = "bench.client"
+    client_args: tuple[str, ...] = ()
+    budget: float = 0.0  # seconds the client may take beyond warm-up + duration + 120
+    workers: int = 1
+    compression: bool | None = None  # uvicorn's --ws-per-message-deflate; None: default
+    # Descriptors a run needs (server and client each): checked against ulimit -n.
+    descriptors: int = 0
+    once: bool = False  # run in the first repetition only (the scale workloads)
 
 
 def build_workloads(cfg: argparse.Namespace) -> list[Workload]:
@@ -203,12 +208,15 @@ def build_workloads(cfg: argparse.Namespace) -> list[Workload]:
                 "idle",
                 WS_APPS,
                 [
+                    Metric("accepted", "accepted", ratio=False),
+                    Metric("refused", "refused", ratio=False),
                     Metric("kib_per_conn", "KiB/conn", 1),
                     Metric("rss_before_mib", "RSS before MiB", 1),
                 ],
                 cfg.idle_connections,
-                note="(server RSS after - before) / connections, each connection having "
-                "done one echo; RSS read from /proc/PID/status.",
+                note="(server RSS after - before) / accepted connections, each connection "
+                "having done one echo; RSS read from /proc/PID/status. All must be accepted.",
+                descriptors=cfg.idle_connections,
             )
         )
     if "broadcast" in wanted:
@@ -252,6 +260,7 @@ def build_workloads(cfg: argparse.Namespace) -> list[Workload]:
                 "MIDDLEWARE; the floor answers any request itself.",
             )
         )
+    workloads += scale.build_workloads(cfg, Workload, Metric, WS_APPS)
     return workloads
 
 
@@ -316,17 +325,23 @@ class Server:
     """One uvicorn process serving one app, pinned to the server core."""
 
     def __init__(
-        self, app: App, layer: str, cfg: argparse.Namespace, log: Path
+        self, app: App, workload: Workload, cfg: argparse.Namespace, log: Path
     ) -> None:
-        self.app, self.layer, self.cfg, self.log = app, layer, cfg, log
+        self.app, self.workload, self.cfg, self.log = app, workload, cfg, log
+        self.layer = workload.layer
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.measured: int | None = None
 
     def __enter__(self) -> Server:
         cmd = [
-            "taskset", "-c", str(self.cfg.server_core),
-            sys.executable, "-m", "uvicorn", self.app.asgi,
-            "--host", HOST, "--port", str(self.port), *UVICORN_FLAGS,
+            "taskset", "-c", str(self.cfg.server_core), sys.executable,
+            *server_command(
+                self.cfg.server, self.app.asgi, HOST, self.port,
+                workers=self.workload.workers,
+                connections=self.workload.connections,
+                compression=self.workload.compression,
+            ),
         ]  # fmt: skip
         with open(self.log, "ab") as log:
             # taskset execs the interpreter, so this PID is the server's own:
@@ -341,6 +356,9 @@ class Server:
             )
         try:
             self._wait_listening(timeout=60)
+            # taskset execs the interpreter, so this is the server's own PID;
+            # granian's is its supervisor, whose worker child is measured.
+            self.measured = measured_pid(self.cfg.server, self.proc.pid)
         except BaseException:
             self.stop()
             raise
@@ -351,8 +369,9 @@ class Server:
 
     @property
     def pid(self) -> int:
+        """The process whose CPU and memory are read: the server's worker."""
         assert self.proc is not None
-        return self.proc.pid
+        return self.measured or self.proc.pid
 
     def _wait_listening(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -387,20 +406,22 @@ class Server:
 
 
 def run_client(workload: Workload, server: Server, cfg: argparse.Namespace) -> dict:
-    """Run bench.client on the client core; return its result or raise Failed."""
+    """Run the workload's load client on the client core; its result, or raise Failed."""
     args = [
         "taskset", "-c", str(cfg.client_core),
-        sys.executable, "-m", "bench.client", workload.kind,
+        sys.executable, "-m", workload.client_module, workload.kind,
         "--url", f"ws://{HOST}:{server.port}{workload.path}",
         "--connections", str(workload.connections),
         "--server-pid", str(server.pid),
-        "--warmup", str(cfg.warmup),
-        "--duration", str(cfg.duration),
-        "--payload-size", str(cfg.payload_size),
-        "--settle", str(cfg.settle),
-        "--rounds", str(cfg.broadcast_rounds),
+        *(workload.client_args or (
+            "--warmup", str(cfg.warmup),
+            "--duration", str(cfg.duration),
+            "--payload-size", str(cfg.payload_size),
+            "--settle", str(cfg.settle),
+            "--rounds", str(cfg.broadcast_rounds),
+        )),
     ]  # fmt: skip
-    budget = cfg.warmup + cfg.duration + 120
+    budget = cfg.warmup + cfg.duration + 120 + workload.budget
     try:
         proc = subprocess.run(
             args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=budget
@@ -511,7 +532,11 @@ class Preflight:
                 self.redis_problem = redis_problem(self.cfg.redis_url)
             if self.redis_problem:
                 return str(self.redis_problem)
-        check = app.group_check if workload.kind == "broadcast" else ""
+        if workload.layer == "postgres":
+            problem = scale.postgres_problem()
+            if problem:
+                return problem
+        check = app.group_check if workload.path == "/ws/group/" else ""
         key = (app.asgi, app.settings or "", workload.layer, check or "")
         if key not in self.cache:
             self.cache[key] = self._run(app, workload.layer, check or "")
@@ -563,18 +588,23 @@ def measure(
     log: Path,
 ) -> dict:
     """Measure one app under one workload once: a result, or a skipped/failed record."""
-    if workload.kind == "idle":
+    if workload.descriptors:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < workload.connections + 200:
+        if soft < workload.descriptors + 200:
             return {
                 "status": "skipped",
-                "reason": f"ulimit -n is {soft}; raise it above {workload.connections + 200}",
+                "reason": f"ulimit -n is {soft}; raise it above {workload.descriptors + 200}",
             }
+    if cfg.server == "granian" and workload.compression:
+        return {
+            "status": "skipped",
+            "reason": "granian does not offer permessage-deflate",
+        }
     problem = preflight.problem(app, workload)
     if problem:
         return {"status": "skipped", "reason": problem}
     try:
-        with Server(app, workload.layer, cfg, log) as server:
+        with Server(app, workload, cfg, log) as server:
             result = (
                 run_wrk(workload, server, cfg)
                 if workload.kind == "http"
@@ -643,7 +673,7 @@ def fmt_cell(entry: dict, metric: Metric, is_floor: bool) -> str:
     text = fmt_number(value["median"], metric.digits)
     if value["n"] > 1:
         text += f" ({fmt_number(value['min'], metric.digits)}-{fmt_number(value['max'], metric.digits)})"
-    if metric.cpu or is_floor:
+    if metric.cpu or not metric.ratio or is_floor:
         return text
     if ratio is not None:
         text += f" x{ratio['median']:.2f}"
@@ -663,8 +693,7 @@ def render_markdown(report: dict, workloads: list[Workload]) -> str:
         "",
         f"{meta['date']} · {meta['mode']} mode · "
         f"{meta['repetitions']} repetition{'s' if meta['repetitions'] != 1 else ''} · "
-        f"Python {meta['python']} · uvicorn {meta['packages'].get('uvicorn')} "
-        f"(`{' '.join(UVICORN_FLAGS[:6])}`) · server on core {meta['server_core']}, "
+        f"Python {meta['python']} · {server_line(meta)} · server on core {meta['server_core']}, "
         f"client on core {meta['client_core']} · {meta['cpu']} · machine load before "
         f"starting: {meta['background_load_pct']:.0f}% of a core",
         "",
@@ -694,7 +723,11 @@ def render_markdown(report: dict, workloads: list[Workload]) -> str:
                     f"| {label} | {reason} |" + " |" * (len(workload.metrics) - 1)
                 )
                 continue
-            cells = [fmt_cell(entry[m.key], m, i == 0) for m in workload.metrics]
+            cells = [
+                fmt_cell(entry[m.key], m, i == 0)
+                + targets.cell_suffix(workload.key, m.key, app.key, entry[m.key])
+                for m in workload.metrics
+            ]
             out.append(f"| {label} | " + " | ".join(cells) + " |")
             for problem in entry.get("problems", []):
                 out.append(
@@ -703,7 +736,9 @@ def render_markdown(report: dict, workloads: list[Workload]) -> str:
                 )
         if workload.key == "http":
             out += ["", *http_comparison(summary)]
+        out += scale.comparison_lines(workload, report)
         out.append("")
+    out += targets.summary_lines(report, workloads)
     out += [
         "## Is the client the bottleneck?",
         "",
@@ -719,6 +754,12 @@ def render_markdown(report: dict, workloads: list[Workload]) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def server_line(meta: dict) -> str:
+    server = meta.get("server", "uvicorn")
+    flags = " ".join(meta["server_flags"][:6])
+    return f"{server} {meta['packages'].get(server)} (`{flags}`)"
 
 
 def http_comparison(summary: dict) -> list[str]:
@@ -792,7 +833,7 @@ def headroom_lines(report: dict, workloads: list[Workload]) -> list[str]:
 def metadata(cfg: argparse.Namespace) -> dict:
     packages = {}
     for name in ("uvicorn", "uvloop", "httptools", "websockets", "Django", "channels", "channels-redis",
-                 "starlette", "redis", "picows", "django-wsviews"):  # fmt: skip
+                 "starlette", "redis", "picows", "granian", "psycopg", "django-wsviews"):  # fmt: skip
         try:
             packages[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -829,7 +870,8 @@ def metadata(cfg: argparse.Namespace) -> dict:
         "client_core": cfg.client_core,
         "packages": packages,
         "git": git.stdout.strip() or "no commit yet",
-        "uvicorn_flags": UVICORN_FLAGS,
+        "server": cfg.server,
+        "server_flags": server_flags(cfg.server),
     }
 
 
@@ -849,6 +891,16 @@ def short(result: dict, workload: Workload) -> str:
 
 def int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
+
+
+WORKLOAD_NAMES = (
+    "echo",
+    "handshake",
+    "idle",
+    "broadcast",
+    "http",
+    *scale.SCALE_WORKLOADS,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -872,9 +924,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workloads",
-        default="echo,handshake,idle,broadcast,http",
-        help="comma-separated subset of: echo, handshake, idle, broadcast, http",
+        default=",".join(WORKLOAD_NAMES),
+        help=f"comma-separated subset of: {', '.join(WORKLOAD_NAMES)}",
     )
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="uvicorn",
+        help="the ASGI server (default uvicorn); granian runs the floor and "
+        "django-wsviews unless --apps says otherwise",
+    )
+    scale.add_arguments(parser)
     parser.add_argument(
         "--warmup", type=float, help="seconds of warm-up per run (default 1)"
     )
@@ -883,7 +943,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--echo-connections", type=int_list, help="default 1,50,500")
     parser.add_argument("--handshake-workers", type=int, default=50)
-    parser.add_argument("--idle-connections", type=int, help="default 5000")
+    parser.add_argument("--idle-connections", type=int, help="default 10,000")
     parser.add_argument("--broadcast-members", type=int, help="default 1000")
     parser.add_argument(
         "--broadcast-rounds", type=int, help="measured broadcasts per run (default 10)"
@@ -909,14 +969,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dict(reps=1, warmup=0.5, duration=2.0, echo_connections=[1, 50], idle_connections=500,
              broadcast_members=1000, broadcast_rounds=3, settle=1.0)
         if cfg.quick
-        else dict(reps=3, warmup=1.0, duration=5.0, echo_connections=[1, 50, 500], idle_connections=5000,
+        else dict(reps=3, warmup=1.0, duration=5.0, echo_connections=[1, 50, 500], idle_connections=10_000,
                   broadcast_members=1000, broadcast_rounds=10, settle=2.0)
     )  # fmt: skip
     for name, value in defaults.items():
         if getattr(cfg, name) is None:
             setattr(cfg, name, value)
+    scale.apply_defaults(cfg)
     cfg.workloads = [w.strip() for w in cfg.workloads.split(",") if w.strip()]
-    unknown = set(cfg.workloads) - {"echo", "handshake", "idle", "broadcast", "http"}
+    unknown = set(cfg.workloads) - set(WORKLOAD_NAMES)
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     if not re.match(r"redis://127\.0\.0\.1[:/]", cfg.redis_url):
@@ -934,16 +995,28 @@ def background_load(seconds: float = 1.0) -> float:
     return 100 * (busy_cpu_seconds() - busy0) / (time.perf_counter() - wall0)
 
 
-def raise_fd_limit() -> None:
-    """Servers and clients inherit this: 5,000 idle connections need the room."""
+def raise_fd_limit(needed: int) -> None:
+    """
+    Servers and clients inherit this: 10,000 idle connections need the room.
+    The soft limit goes up to what the workloads need (plus headroom), no
+    further; the hard limit too when root may raise it, up to the kernel's
+    ``fs.nr_open``.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    want = max(soft, needed + 1024)
+    if want > hard:
+        try:
+            nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, nr_open),) * 2)
+            return
+        except (OSError, ValueError):
+            want = hard  # not root: as far as allowed; short workloads are skipped
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
-    raise_fd_limit()
     if shutil.which("taskset") is None:
         print(
             "taskset (util-linux) is required to pin server and client to their cores",
@@ -951,6 +1024,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     workloads = build_workloads(cfg)
+    raise_fd_limit(max((w.descriptors for w in workloads), default=0))
+    if cfg.server == "granian" and not cfg.apps:
+        cfg.apps = (
+            "raw,wsviews-bare,wsviews"  # granian's rows: the floor and django-wsviews
+        )
     if cfg.apps:
         keep = {a.strip() for a in cfg.apps.split(",")}
         if keep & {"wsviews", "wsviews-bare"}:
@@ -985,6 +1063,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     for rep in range(cfg.reps):
         for workload in workloads:
+            if workload.once and rep > 0:
+                continue
             for app in workload.apps:
                 log = log_dir / f"{workload.key}.{app.key}.rep{rep + 1}.log"
                 result = measure(workload, app, cfg, preflight, log)

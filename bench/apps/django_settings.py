@@ -7,8 +7,9 @@ difference between them comes from the WebSocket stack alone. The database is
 an in-memory SQLite one: no request in the benchmark touches it (clients send
 no session cookie, so sessions and ``request.user`` stay lazy and anonymous).
 
-``BENCH_LAYER`` (``none``, ``memory`` or ``redis``, set by the runner) selects
-the group layer each project configures; echo, handshake and idle workloads run
+``BENCH_LAYER`` (``none``, ``memory``, ``redis`` or ``postgres``, set by the
+runner) selects the group layer each project configures (``postgres``:
+django-wsviews only, on the database ``BENCH_POSTGRES_*`` describe); echo, handshake and idle workloads run
 with ``none``, so no app pays for a layer it doesn't use.
 """
 
@@ -16,6 +17,13 @@ import os
 
 BENCH_LAYER = os.environ.get("BENCH_LAYER", "none")
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+BENCH_POSTGRES = {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": os.environ.get("BENCH_POSTGRES_DB", "postgres"),
+    "USER": os.environ.get("BENCH_POSTGRES_USER", "postgres"),
+    "HOST": "127.0.0.1",
+    "PORT": os.environ.get("BENCH_POSTGRES_PORT", "5432"),
+}
 
 SECRET_KEY = "django-insecure-benchmark-only"
 DEBUG = False

@@ -11,11 +11,15 @@ possible work for each route:
   ``BENCH_LAYER=redis`` the message goes through Redis pub/sub first (one
   PUBLISH, one subscriber per process fanning out locally), the least any
   cross-process broadcast can cost;
-* any HTTP request gets a 12-byte ``200 OK``.
+* ``GET /bench/stats/`` answers with the process's tasks, descriptors and
+  memory (``bench/apps/stats.py``, for the ``cycles`` workload);
+* any other HTTP request gets a 12-byte ``200 OK``.
 """
 
 import asyncio
 import os
+
+from bench.apps.stats import STATS_PATH, snapshot_json
 
 ACCEPT = {"type": "websocket.accept"}
 
@@ -27,7 +31,10 @@ async def app(scope, receive, send):
         else:
             await echo(receive, send)
     elif scope["type"] == "http":
-        await hello(send)
+        if scope["path"] == STATS_PATH:
+            await stats(send)
+        else:
+            await hello(send)
     elif scope["type"] == "lifespan":
         await lifespan(receive, send)
 
@@ -60,6 +67,21 @@ async def hello(send):
         }
     )
     await send({"type": "http.response.body", "body": b"Hello, world"})
+
+
+async def stats(send):
+    body = snapshot_json()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def lifespan(receive, send):

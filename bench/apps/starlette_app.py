@@ -8,7 +8,10 @@ broadcast only).
 
 from starlette.applications import Starlette
 from starlette.endpoints import WebSocketEndpoint
-from starlette.routing import WebSocketRoute
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+
+from bench.apps.stats import STATS_PATH, snapshot_json
 
 
 class Echo(WebSocketEndpoint):
@@ -37,8 +40,14 @@ class Group(WebSocketEndpoint):
         MEMBERS.discard(websocket)
 
 
+async def stats(request):
+    """The process's tasks, descriptors and memory, for the cycles workload."""
+    return Response(snapshot_json(), media_type="application/json")
+
+
 app = Starlette(
     routes=[
+        Route(STATS_PATH, stats),
         WebSocketRoute("/ws/echo/", Echo),
         WebSocketRoute("/ws/group/", Group),
     ]

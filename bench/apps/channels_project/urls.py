@@ -1,4 +1,9 @@
 from django.contrib import admin
 from django.urls import path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+from bench.apps.stats_view import stats
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("bench/stats/", stats),
+]

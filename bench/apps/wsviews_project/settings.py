@@ -4,7 +4,13 @@ django-wsviews project, "full" variant: handshakes run the startproject
 """
 
 from bench.apps.django_settings import *  # noqa: F403
-from bench.apps.django_settings import BENCH_LAYER, BENCH_REDIS_URL, INSTALLED_APPS
+from bench.apps.django_settings import (
+    BENCH_LAYER,
+    BENCH_POSTGRES,
+    BENCH_REDIS_URL,
+    DATABASES,
+    INSTALLED_APPS,
+)
 
 INSTALLED_APPS = [*INSTALLED_APPS, "django_wsviews"]
 ROOT_URLCONF = "bench.apps.wsviews_project.urls"
@@ -18,4 +24,12 @@ elif BENCH_LAYER == "redis":
     WSVIEWS_BACKEND = {
         "BACKEND": "django_wsviews.backends.redis.RedisBackend",
         "OPTIONS": {"URL": BENCH_REDIS_URL},
+    }
+elif BENCH_LAYER == "postgres":
+    # LISTEN/NOTIFY through a PostgreSQL database of its own alias; no request
+    # of the benchmark queries it otherwise.
+    DATABASES = {**DATABASES, "groups": BENCH_POSTGRES}
+    WSVIEWS_BACKEND = {
+        "BACKEND": "django_wsviews.backends.postgres.PostgresBackend",
+        "OPTIONS": {"DATABASE": "groups", "PREFIX": "wsviews_bench"},
     }
