@@ -69,7 +69,7 @@ def redis_cluster(stack: ExitStack) -> dict[str, Any]:
     stack.callback(nodes.stop)
     nodes.start()
     return {
-        "BACKEND": "django_wsviews.backends.redis.RedisBackend",
+        "BACKEND": "django_wsviews.backends.redis_cluster.RedisClusterBackend",
         "OPTIONS": {"URL": nodes.url},
     }
 

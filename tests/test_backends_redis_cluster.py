@@ -37,6 +37,7 @@ from .support.redis_cluster_support import RedisClusterNodes
 
 T = 5.0
 LOGGER = "django_wsviews.backends.redis"
+CLUSTER = "django_wsviews.backends.redis_cluster.RedisClusterBackend"
 #: Seconds within which delivery resumes after a master is killed: the
 #: cluster takes 1 s (its node timeout) to mark it failed, then promotes the
 #: replica; the backend retries with backoff capped at 0.5 s in these tests.
@@ -57,7 +58,7 @@ def cluster(tmp_path: pathlib.Path) -> Iterator[RedisClusterNodes]:
 @pytest.fixture
 async def made() -> Any:
     """Return a list to put backends in; close them after the test."""
-    backends: list[RedisBackend] = []
+    backends: list[RedisClusterBackend] = []
     yield backends
     for backend in backends:
         await backend.close()
@@ -70,13 +71,13 @@ def prefix() -> str:
 
 
 def make(
-    made: list[RedisBackend],
+    made: list[RedisClusterBackend],
     cluster: RedisClusterNodes,
     inbox: Inbox | None = None,
     **options: Any,
 ) -> Any:
     """Return a Redis backend on ``cluster``, closed after the test."""
-    backend = RedisBackend(
+    backend = RedisClusterBackend(
         {"URL": cluster.url, "RECONNECT_MAX_DELAY": 0.5, **options}, inbox or Inbox()
     )
     made.append(backend)
@@ -86,14 +87,21 @@ def make(
 # Configuration -------------------------------------------------------------------------
 
 
-def test_cluster_url_makes_a_cluster_backend() -> None:
-    """RedisBackend with a redis+cluster:// URL or STARTUP_NODES is a RedisClusterBackend."""
-    url = RedisBackend({"URL": "redis+cluster://10.0.0.1:7000"}, print)
-    nodes = RedisBackend({"STARTUP_NODES": ["10.0.0.1:7000"]}, print)
-    plain = RedisBackend({"URL": "redis://10.0.0.1:6379/0"}, print)
-    assert type(url) is RedisClusterBackend
-    assert type(nodes) is RedisClusterBackend
-    assert type(plain) is RedisBackend
+def test_redis_backend_refuses_a_cluster_url() -> None:
+    """The Redis backend given a redis+cluster:// URL names the cluster backend to use."""
+    with pytest.raises(
+        ImproperlyConfigured, match=r"redis_cluster\.RedisClusterBackend"
+    ):
+        RedisBackend({"URL": "redis+cluster://10.0.0.1:7000"}, print)
+
+
+def test_history_refused_on_a_cluster() -> None:
+    """The Redis history store (one server) is not used on a cluster: history is refused."""
+    from django_wsviews.history import store_for
+
+    backend = RedisClusterBackend({"URL": "redis+cluster://10.0.0.1:7000"}, print)
+    with pytest.raises(ImproperlyConfigured, match="has no history store"):
+        store_for(backend)
 
 
 def test_startup_nodes_parsed() -> None:
@@ -128,7 +136,9 @@ def test_bad_startup_nodes(options: dict[str, Any]) -> None:
 
 def test_where_hides_password() -> None:
     """Errors and logs name the nodes, never the password."""
-    backend = RedisBackend({"URL": "redis+cluster://:s3cret@10.0.0.1:7000"}, print)
+    backend = RedisClusterBackend(
+        {"URL": "redis+cluster://:s3cret@10.0.0.1:7000"}, print
+    )
     assert backend._where() == "Redis Cluster at 10.0.0.1:7000"
 
 
@@ -136,7 +146,7 @@ def test_where_hides_password() -> None:
 
 
 async def test_delivery_across_shards(
-    cluster: RedisClusterNodes, made: list[RedisBackend], prefix: str
+    cluster: RedisClusterNodes, made: list[RedisClusterBackend], prefix: str
 ) -> None:
     """Groups on every shard reach every subscribed process, in order, bytes intact."""
     groups = [f"g{n}" for n in range(12)]
@@ -162,7 +172,7 @@ async def test_delivery_across_shards(
 
 async def test_one_spublish_on_the_owning_shard_only(
     cluster: RedisClusterNodes,
-    made: list[RedisBackend],
+    made: list[RedisClusterBackend],
     prefix: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -201,7 +211,7 @@ async def test_across_two_uvicorn_processes(
     """A client of one uvicorn process broadcasts; clients of both get it, on every shard."""
     backend = json.dumps(
         {
-            "BACKEND": "django_wsviews.backends.redis.RedisBackend",
+            "BACKEND": CLUSTER,
             "OPTIONS": {"URL": cluster.url, "PREFIX": prefix},
         }
     )
@@ -231,7 +241,7 @@ async def test_across_two_uvicorn_processes(
 
 async def test_master_killed_replica_promoted(
     cluster: RedisClusterNodes,
-    made: list[RedisBackend],
+    made: list[RedisClusterBackend],
     prefix: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -272,7 +282,7 @@ async def test_master_killed_replica_promoted(
 
 async def test_slot_in_use_moved(
     cluster: RedisClusterNodes,
-    made: list[RedisBackend],
+    made: list[RedisClusterBackend],
     prefix: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:

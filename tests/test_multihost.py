@@ -187,7 +187,7 @@ def start_redis_cluster(net: Network, directory: pathlib.Path) -> dict[str, Any]
             pytest.fail(f"The cluster is not ok: {states}")
         time.sleep(0.05)
     return {
-        "BACKEND": "django_wsviews.backends.redis.RedisBackend",
+        "BACKEND": "django_wsviews.backends.redis_cluster.RedisClusterBackend",
         "OPTIONS": {
             "URL": "redis+cluster://" + ",".join(f"{BROKER_IP}:{p}" for p in ports),
             "CONNECTION_KWARGS": {"socket_timeout": 1, "socket_connect_timeout": 1},

@@ -11,9 +11,9 @@ Options:
 
 ``URL``
     ``redis://`` or, for TLS, ``rediss://`` (default
-    ``redis://127.0.0.1:6379/0``). Ignored with ``SENTINELS``. A
-    ``redis+cluster://`` URL, or ``STARTUP_NODES``, makes a Redis Cluster
-    backend instead: see :mod:`django_wsviews.backends.redis_cluster`.
+    ``redis://127.0.0.1:6379/0``). Ignored with ``SENTINELS``. For a Redis
+    Cluster, use :mod:`django_wsviews.backends.redis_cluster` (a
+    ``redis+cluster://`` URL here is refused, naming it).
 ``SENTINELS``, ``SERVICE_NAME``, ``SENTINEL_KWARGS``
     Find the master through Redis Sentinel: a list of ``(host, port)``, the
     monitored service's name, and connection arguments for the sentinels.
@@ -83,25 +83,19 @@ class RedisBackend(ListeningBackend[bytes]):
         "SENTINEL_KWARGS",
         "CONNECTION_KWARGS",
         "PREFIX",
-        "STARTUP_NODES",
     }
     listener_name = "pub/sub"
     resubscribed_text = "re-subscribed %d groups"
     _log = logger
 
-    def __new__(
-        cls, options: Mapping[str, Any], on_message: MessageCallback
-    ) -> RedisBackend:
-        """Make a RedisClusterBackend instead for a cluster URL or STARTUP_NODES."""
-        if cls is RedisBackend:
-            from .redis_cluster import RedisClusterBackend, is_cluster
-
-            if is_cluster(options):
-                cls = RedisClusterBackend
-        return super().__new__(cls)
-
     def __init__(self, options: Mapping[str, Any], on_message: MessageCallback) -> None:
         super().__init__(options, on_message)
+        if urlsplit(str(options.get("URL", ""))).scheme.endswith("+cluster"):
+            raise ImproperlyConfigured(
+                "WSVIEWS_BACKEND['OPTIONS']['URL'] is a Redis Cluster URL: set "
+                "WSVIEWS_BACKEND['BACKEND'] to "
+                "'django_wsviews.backends.redis_cluster.RedisClusterBackend'."
+            )
         self._redis = _import_redis()
         self._prefix = str(options.get("PREFIX", "wsviews")) + ":"
         self._sentinel: Any = None

@@ -1,13 +1,11 @@
 """
 The Redis backend on a Redis Cluster: sharded pub/sub (Redis 7 or later).
 
-Chosen by :class:`~django_wsviews.backends.redis.RedisBackend` itself when
-its ``URL`` is a ``redis+cluster://`` (``rediss+cluster://`` for TLS) URL or
-its options have ``STARTUP_NODES``; or name
-``django_wsviews.backends.redis_cluster.RedisClusterBackend``::
+A backend of its own, with the Redis backend's options and failure policy;
+the Redis backend refuses a cluster URL, naming this one::
 
     WSVIEWS_BACKEND = {
-        "BACKEND": "django_wsviews.backends.redis.RedisBackend",
+        "BACKEND": "django_wsviews.backends.redis_cluster.RedisClusterBackend",
         "OPTIONS": {"URL": "redis+cluster://:password@10.0.0.1:7000,10.0.0.2:7000"},
     }
 
@@ -18,7 +16,9 @@ to that shard's master: the other shards see nothing of it (plain
 pub/sub connection per master and ``SSUBSCRIBE``\\ s each group on the master
 that owns it.
 
-Options: those of the Redis backend but ``SENTINELS``, plus:
+Options: those of the Redis backend (``CONNECTION_KWARGS``, ``PREFIX``,
+``HEALTH_CHECK_INTERVAL``, ``RECONNECT_MAX_DELAY``, ``SUBSCRIBE_TIMEOUT``)
+but ``SENTINELS``, and:
 
 ``URL``
     ``redis+cluster://[[user]:password@]host:port[,host:port...]``: the
@@ -30,10 +30,10 @@ Options: those of the Redis backend but ``SENTINELS``, plus:
 
 Failure policy, the Redis backend's: open WebSockets stay up; ``publish()``
 raises :class:`~django_wsviews.exceptions.BroadcastError` when the owning
-master cannot be reached, within ``socket_timeout`` + ``socket_connect_timeout``
-(15 s by default; set them in ``CONNECTION_KWARGS``), and an ``SPUBLISH`` is sent at most once (a
-``MOVED`` answer, which means it was not executed, is followed to the new
-owner). When a master fails, or a slot in use moves (resharding: the old
+master cannot be reached, within ``socket_timeout`` plus
+``socket_connect_timeout`` (15 s by default; set them in
+``CONNECTION_KWARGS``), and an ``SPUBLISH`` is sent at most once (a ``MOVED``
+answer, which means it was not executed, is followed to the new owner). When a master fails, or a slot in use moves (resharding: the old
 owner ends the subscriptions of the slot's channels), the backend drops its
 pub/sub connections, reads the cluster's slot map again and subscribes every
 group on its new owner, with backoff while the cluster has no master for a
@@ -41,6 +41,10 @@ slot. Messages published during that gap, on any shard, are not delivered
 to this process: core pub/sub keeps nothing. After a failover the first
 broadcast to a group of the failed master may raise; the next one finds
 the promoted replica.
+
+Group history and presence are not kept on a cluster yet (their Redis
+stores need one server): with ``WSVIEWS_HISTORY`` or presence, the backend is
+refused at startup, saying so.
 """
 
 from __future__ import annotations
@@ -55,19 +59,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..log import get_logger
 from .base import ListeningBackend, MessageCallback
-from .redis import RedisBackend, connection_kwargs
+from .redis import _import_redis, connection_kwargs
 
-__all__ = ["RedisClusterBackend", "cluster_startup_nodes", "is_cluster"]
+__all__ = ["RedisClusterBackend", "cluster_startup_nodes"]
 
 logger = get_logger("django_wsviews.backends.redis")
-
-SCHEMES = ("redis+cluster", "rediss+cluster")
-
-
-def is_cluster(options: Mapping[str, Any]) -> bool:
-    """Return whether ``options`` describe a Redis Cluster (a cluster URL or STARTUP_NODES)."""
-    url = str(options.get("URL", ""))
-    return bool(options.get("STARTUP_NODES")) or urlsplit(url).scheme in SCHEMES
 
 
 def cluster_startup_nodes(
@@ -125,16 +121,26 @@ class _Shards:
     stale: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class RedisClusterBackend(RedisBackend):
-    """Publish and subscribe through a Redis Cluster's sharded pub/sub."""
+class RedisClusterBackend(ListeningBackend[bytes]):
+    """
+    Publish and subscribe through a Redis Cluster's sharded pub/sub.
 
-    option_names = (RedisBackend.option_names - {"SENTINELS", "SERVICE_NAME"}) | {
-        "STARTUP_NODES"
+    Not a subclass of the Redis backend: what is built on that one (the
+    Redis stores of history and presence) needs a single server.
+    """
+
+    option_names = ListeningBackend.option_names | {
+        "URL",
+        "STARTUP_NODES",
+        "CONNECTION_KWARGS",
+        "PREFIX",
     }
     listener_name = "sharded pub/sub"
+    resubscribed_text = "re-subscribed %d groups"
+    _log = logger
 
     def __init__(self, options: Mapping[str, Any], on_message: MessageCallback) -> None:
-        ListeningBackend.__init__(self, options, on_message)
+        super().__init__(options, on_message)
         self._redis = _import_cluster()
         self._prefix = str(options.get("PREFIX", "wsviews")) + ":"
         self._nodes, url_kwargs = cluster_startup_nodes(options)
@@ -156,6 +162,9 @@ class RedisClusterBackend(RedisBackend):
             startup_nodes=[cluster.ClusterNode(h, p) for h, p in self._nodes],
             **self._kwargs,
         )
+
+    def _channel(self, group: str) -> bytes:
+        return (self._prefix + group).encode()
 
     def _where(self) -> str:
         return "Redis Cluster at " + ",".join(f"{h}:{p}" for h, p in self._nodes)
@@ -296,8 +305,6 @@ class RedisClusterBackend(RedisBackend):
 
 
 def _import_cluster() -> Any:
-    from .redis import _import_redis
-
     redis = _import_redis()
     import redis.asyncio.cluster  # noqa: F811  (a submodule of the package just checked)
 
