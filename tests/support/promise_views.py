@@ -95,9 +95,9 @@ class CloseByNameView(WebSocketView):
 
 
 class QuietIdleView(WebSocketView):
-    """Answer nothing; close when idle for half a second."""
+    """Answer nothing; close when idle for a second."""
 
-    limits = Limits(idle_timeout=0.5)
+    limits = Limits(idle_timeout=1.0)
 
 
 class SessionWriterView(WebSocketView):
