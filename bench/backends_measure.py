@@ -15,7 +15,8 @@ the time from sending the trigger until the last member has it, as the
 clients see it (their reading shares this process's loop, as a browser's
 would not: an upper bound), and the same for the members of process B only,
 the ones the message reaches through the backend's server. Median and p90
-over the rounds, after two warm-up rounds.
+over the rounds, after two warm-up rounds; the backends take turns, one
+round each, so that the machine's load falls on them alike.
 
 Handshakes skip the middleware. Numbers from a shared machine vary; compare
 the rows of one run.
@@ -123,10 +124,10 @@ async def one_round(
     return (max(arrived.values()) - started) * 1e3, (max(on_b) - started) * 1e3
 
 
-async def measure(
-    backend: str, setting: dict[str, Any], members: int, rounds: int
-) -> dict[str, Any]:
-    """Measure one backend with two uvicorn processes; return its figures."""
+async def open_backend(
+    setting: dict[str, Any], members: int, stack: ExitStack
+) -> list[tuple[int, ClientConnection]]:
+    """Start two uvicorn processes on ``setting``; return ``members`` clients, half on each."""
     setting["OPTIONS"]["PREFIX"] = f"bench{uuid.uuid4().hex[:8]}"
     env = {
         "WSVIEWS_E2E_BACKEND": json.dumps(setting),
@@ -134,32 +135,53 @@ async def measure(
         "DJANGO_SETTINGS_MODULE": "tests.support.groups_settings",
     }
     servers = [UvicornServer(**env) for _ in range(2)]
+    for server in servers:
+        stack.callback(server.stop)
+        server.start()
     sockets: list[tuple[int, ClientConnection]] = []
-    try:
-        for server in servers:
-            server.start()
-        for n in range(members):
-            process = n % 2
-            ws = await connect(servers[process].url("/ws/room/bench/"), max_queue=None)
-            sockets.append((process, ws))
-        trigger = sockets[0][1]
-        for k in range(2):  # warm-up: connections to the servers, caches
-            await one_round(sockets, trigger, f"warm-{k}")
-        every, far = [], []
-        for k in range(rounds):
-            total, other = await one_round(sockets, trigger, f"m-{k}")
-            every.append(total)
-            far.append(other)
-    finally:
-        await asyncio.gather(*(ws.close() for _, ws in sockets), return_exceptions=True)
-        for server in servers:
-            server.stop()
-    return {
-        "backend": backend,
-        "p50_all_ms": statistics.median(every),
-        "p90_all_ms": statistics.quantiles(every, n=10)[-1],
-        "p50_process_b_ms": statistics.median(far),
+    for n in range(members):
+        process = n % 2
+        ws = await connect(servers[process].url("/ws/room/bench/"), max_queue=None)
+        sockets.append((process, ws))
+    return sockets
+
+
+async def measure(
+    settings: dict[str, dict[str, Any]], members: int, rounds: int, stack: ExitStack
+) -> list[dict[str, Any]]:
+    """
+    Measure every backend; return their figures.
+
+    The rounds of the backends alternate (one round of each, then the next),
+    so that a change in the machine's load falls on all of them alike.
+    """
+    clients = {
+        name: await open_backend(setting, members, stack)
+        for name, setting in settings.items()
     }
+    every: dict[str, list[float]] = {name: [] for name in clients}
+    far: dict[str, list[float]] = {name: [] for name in clients}
+    try:
+        for k in range(rounds + 2):
+            for name, sockets in clients.items():
+                total, other = await one_round(sockets, sockets[0][1], f"m-{k}")
+                if k >= 2:  # two warm-up rounds: connections, caches
+                    every[name].append(total)
+                    far[name].append(other)
+    finally:
+        for sockets in clients.values():
+            await asyncio.gather(
+                *(ws.close() for _, ws in sockets), return_exceptions=True
+            )
+    return [
+        {
+            "backend": name,
+            "p50_all_ms": statistics.median(every[name]),
+            "p90_all_ms": statistics.quantiles(every[name], n=10)[-1],
+            "p50_process_b_ms": statistics.median(far[name]),
+        }
+        for name in clients
+    ]
 
 
 def main() -> None:
@@ -172,15 +194,9 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     os.chdir(ROOT)
-    results = []
-    for name in options.backends.split(","):
-        with ExitStack() as stack:
-            setting = BACKENDS[name](stack)
-            figures = asyncio.run(
-                measure(name, setting, options.members, options.rounds)
-            )
-        results.append(figures)
-        print(f"{name}: {figures}", file=sys.stderr)
+    with ExitStack() as stack:
+        settings = {name: BACKENDS[name](stack) for name in options.backends.split(",")}
+        results = asyncio.run(measure(settings, options.members, options.rounds, stack))
     print(
         f"\nBroadcast to {options.members} members, half in each of two uvicorn "
         f"processes ({options.rounds} rounds)\n"
