@@ -257,13 +257,15 @@ class WebSocketMiddleware:
         after ``WSVIEWS_SHUTDOWN_TIMEOUT`` seconds are cancelled. Then the
         group backend is closed.
         """
-        for view in list(self._connections.values()):
-            if view is not None and view.state is State.OPEN:
-                try:
-                    await view._close(CloseCode.SERVICE_RESTART, "", ClosedBy.SERVER)
-                except Exception:  # the connection is going anyway
-                    logger.debug("Error closing a WebSocket at shutdown", exc_info=True)
-        tasks = set(self._connections)
+        # The closes run beside the connections, under the same timeout: a
+        # server may never complete the send of a close (granian, when its own
+        # shutdown has dropped the connection meanwhile).
+        closing = {
+            asyncio.ensure_future(_close_at_shutdown(view))
+            for view in list(self._connections.values())
+            if view is not None and view.state is State.OPEN
+        }
+        tasks = set(self._connections) | closing
         if tasks:
             _, pending = await asyncio.wait(
                 tasks, timeout=conf.settings.WSVIEWS_SHUTDOWN_TIMEOUT
@@ -273,6 +275,13 @@ class WebSocketMiddleware:
             if pending:
                 await asyncio.wait(pending)
         await groups.shutdown()
+
+
+async def _close_at_shutdown(view: WebSocketView) -> None:
+    try:
+        await view._close(CloseCode.SERVICE_RESTART, "", ClosedBy.SERVER)
+    except Exception:  # the connection is going anyway
+        logger.debug("Error closing a WebSocket at shutdown", exc_info=True)
 
 
 def get_asgi_application() -> WebSocketMiddleware:

@@ -111,6 +111,47 @@ async def test_shutdown_cancels_connections_that_do_not_finish() -> None:
     ]
 
 
+@override_settings(WSVIEWS_SHUTDOWN_TIMEOUT=0.05)
+async def test_shutdown_ends_when_the_server_never_completes_a_close() -> None:
+    """A server whose send of the 1012 close never returns (granian, racing its own shutdown) cannot hold the shutdown past the timeout."""
+    app = WebSocketMiddleware(ASGIHandler())
+    lifespan = Lifespan(app)
+    await lifespan.event("startup")
+    opened = asyncio.Event()
+    never = asyncio.Event()  # the server's answer to the close, never given
+    sent: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        if not sent:
+            return {"type": "websocket.connect"}
+        await never.wait()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+        if message["type"] == "websocket.accept":
+            opened.set()
+        elif message["type"] == "websocket.close":
+            await never.wait()
+
+    scope = {
+        "type": "websocket",
+        "path": "/ws/recording/hung/",
+        "headers": [(b"host", b"testserver")],
+        "query_string": b"",
+        "subprotocols": [],
+        "asgi": {"version": "3.0"},
+        "extensions": {"websocket.http.response": {}},
+    }
+    connection = asyncio.ensure_future(app(scope, receive, send))  # type: ignore[arg-type]
+    await asyncio.wait_for(opened.wait(), 5)
+    assert await lifespan.event("shutdown") == {"type": "lifespan.shutdown.complete"}
+    assert sent == ["websocket.accept", "websocket.close"]
+    # The connection, its close still hanging, was cancelled by the timeout.
+    await asyncio.wait({connection}, timeout=5)
+    assert connection.cancelled()
+
+
 class TestRouting:
     async def test_unknown_path_is_refused_404(
         self, client_ws: WebSocketClient, caplog: pytest.LogCaptureFixture
