@@ -1,1 +1,1 @@
-"""End-to-end tests: the test project under real uvicorn, hypercorn and daphne servers."""
+"""End-to-end tests: the test project under real uvicorn, hypercorn, daphne and granian servers."""

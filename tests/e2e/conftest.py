@@ -1,7 +1,7 @@
 """
 Fixtures of the end-to-end tests: the test project served by real servers.
 
-``server`` is parametrized over uvicorn, hypercorn and daphne and started
+``server`` is parametrized over uvicorn, hypercorn, daphne and granian and started
 once per test session for each; tests that stop a server start their own
 with :func:`fresh_server`. At the end, each shared server is stopped with
 SIGTERM and its whole log is checked: no unhandled exception, and exactly
@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from .helpers import SERVERS, Server, error_lines, unhandled
+from .helpers import SERVER_PARAMS, Server, error_lines, unhandled
 
 
-@pytest.fixture(scope="session", params=SERVERS)
+@pytest.fixture(scope="session", params=SERVER_PARAMS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:

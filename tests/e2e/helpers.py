@@ -1,7 +1,7 @@
 """
 Running the test project under a real ASGI server, and talking to it.
 
-:class:`Server` starts uvicorn, hypercorn or daphne as a subprocess on a
+:class:`Server` starts uvicorn, hypercorn, daphne or granian as a subprocess on a
 free loopback port, with its output captured to a file the tests read.
 Every wait is bounded: handshakes and receives by ``TIMEOUT``, start-up by
 ``STARTUP_TIMEOUT``, shutdown by ``STOP_TIMEOUT``.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
+import importlib.util
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -29,7 +31,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 APPLICATION = "tests.e2e.project.asgi:application"
 SETTINGS_MODULE = "tests.e2e.project.settings"
 
-SERVERS = ("uvicorn", "hypercorn", "daphne")
+SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
+
+#: granian is a compiled (Rust) server: where no wheel installs, its tests
+#: are skipped, saying so, rather than failing.
+GRANIAN_MISSING = importlib.util.find_spec("granian") is None
+#: ``SERVERS`` as pytest parameters, with the skip for a missing server.
+SERVER_PARAMS = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            name == "granian" and GRANIAN_MISSING,
+            reason="granian is not installed (pip install granian: no wheel here?)",
+        ),
+    )
+    for name in SERVERS
+]
 
 #: Seconds for a handshake, a receive, a close handshake, an HTTP request.
 TIMEOUT = 5.0
@@ -45,6 +62,7 @@ UNHANDLED_MARKERS = (
     "Exception in ASGI application",  # uvicorn
     "Error in ASGI Framework",  # hypercorn
     "Exception inside application",  # daphne
+    "Application callable raised an exception",  # granian
     "E2E-ESCAPED",  # tests/e2e/project/asgi.py
 )
 
@@ -75,6 +93,10 @@ def server_command(name: str, port: int, *extra: str) -> list[str]:
         args = ["-m", "hypercorn", "--bind", f"127.0.0.1:{port}", APPLICATION]
     elif name == "daphne":
         args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APPLICATION]
+    elif name == "granian":
+        # Its default interface is its own (RSGI): ASGI has to be asked for.
+        args = ["-m", "granian", "--interface", "asgi"]
+        args += ["--host", "127.0.0.1", "--port", str(port), APPLICATION]
     else:  # pragma: no cover
         raise ValueError(name)
     return [python, *args, *extra]
@@ -310,6 +332,6 @@ def assert_clean(log: str) -> None:
 
 
 def by_server(server: Server, **values: Any) -> Any:
-    """Return the value given for ``server``'s name (``uvicorn=..., hypercorn=..., daphne=...``)."""
+    """Return the value given for ``server``'s name (``uvicorn=..., hypercorn=..., daphne=..., granian=...``)."""
     assert set(values) == set(SERVERS), values
     return values[server.name]

@@ -30,7 +30,7 @@ from django_wsviews.db import workers
 from tests.support.groups_support import PostgresServer
 from tests.support.services import postgres_database, services_required
 
-from .helpers import SERVERS, Server, drain, recv, ws_connect
+from .helpers import SERVER_PARAMS, Server, drain, recv, ws_connect
 
 SOCKETS = 2000
 CONCURRENCY = 20
@@ -179,7 +179,7 @@ async def test_no_database_connection_outlives_its_socket(
     assert open_connections(application_name) == 0
 
 
-@pytest.mark.parametrize("server_name", SERVERS)
+@pytest.mark.parametrize("server_name", SERVER_PARAMS)
 async def test_idle_sockets_hold_no_database_connection(
     start_pg_server: Callable[..., Server], application_name: str, server_name: str
 ) -> None:

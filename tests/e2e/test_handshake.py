@@ -43,6 +43,7 @@ async def test_unknown_path_is_refused(server: Server) -> None:
         uvicorn=("status", 404, b"Not Found\n"),
         hypercorn=("status", 404, b"Not Found\n"),
         daphne=("status", 403, b""),
+        granian=("status", 404, b"Not Found\n"),
     )
     await drain(server)
     log = server.log_since(mark)
@@ -136,19 +137,24 @@ async def test_request_data_is_visible_to_the_view(server: Server) -> None:
     assert seen["host"] == f"127.0.0.1:{server.port}"
     assert seen["is_secure"] is False
     assert seen["scheme"] == by_server(
-        server, uvicorn="ws", hypercorn="ws", daphne=None
+        server, uvicorn="ws", hypercorn="ws", daphne=None, granian="ws"
     )
     assert seen["extensions"] == by_server(
         server,
         uvicorn=["websocket.http.response"],
         hypercorn=["websocket.http.response"],
         daphne=[],
+        granian=["http.response.pathsend", "websocket.http.response"],
     )
     # accept(headers=...) and the headers middleware set (X-Frame-Options) go
     # out with the 101 where the server supports accept headers.
     headers = ws.response.headers
     assert (headers.get("x-e2e-accept"), headers.get("x-frame-options")) == by_server(
-        server, uvicorn=("yes", "DENY"), hypercorn=("yes", "DENY"), daphne=(None, None)
+        server,
+        uvicorn=("yes", "DENY"),
+        hypercorn=("yes", "DENY"),
+        daphne=(None, None),
+        granian=(None, None),
     )
 
 
@@ -177,6 +183,7 @@ async def test_encoded_slash_separates_segments(server: Server) -> None:
         uvicorn=("status", 404),
         hypercorn=("status", 404),
         daphne=("status", 403),
+        granian=("status", 404),
     )
     await drain(server)
     log = server.log_since(mark)
@@ -197,14 +204,16 @@ async def test_malformed_query_string(server: Server) -> None:
 async def test_very_large_header(
     server: Server, request: pytest.FixtureRequest
 ) -> None:
-    """A 64 KiB header is refused (hypercorn 431, daphne drops the connection) and the server keeps serving."""
+    """A 64 KiB header is refused (hypercorn 431, daphne drops the connection; granian takes it) and the server keeps serving."""
     mark = server.mark()
     outcome = await handshake_outcome(
         server,
         "/ws/echo/",
         additional_headers={"X-Big": "a" * 65536},
         # uvicorn never answers (see the xfail below): don't wait long for it.
-        open_timeout=by_server(server, uvicorn=1.0, hypercorn=TIMEOUT, daphne=TIMEOUT),
+        open_timeout=by_server(
+            server, uvicorn=1.0, hypercorn=TIMEOUT, daphne=TIMEOUT, granian=TIMEOUT
+        ),
     )
     async with ws_connect(server, "/ws/echo/") as ws:
         await ws.send("still serving")
@@ -224,4 +233,6 @@ async def test_very_large_header(
         uvicorn=("status", 431),
         hypercorn=("status", 431),
         daphne=("no response",),
+        # granian reads headers into a 400 KiB buffer (--http1-buffer-size).
+        granian=("accepted",),
     )

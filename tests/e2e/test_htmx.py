@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from . import test_browser
-from .helpers import SERVERS, TIMEOUT, Server, assert_clean
+from .helpers import SERVER_PARAMS, TIMEOUT, Server, assert_clean
 from .test_browser import CHROMIUM_ARGS, LAUNCH_TIMEOUT, unavailable
 
 #: The fixture giving the system's Chromium, found as test_browser finds it.
@@ -96,7 +96,7 @@ class HtmxServer(Server):
         return {**super().env(), "E2E_HTMX_DIR": str(self.htmx_dir)}
 
 
-@pytest.fixture(scope="module", params=SERVERS)
+@pytest.fixture(scope="module", params=SERVER_PARAMS)
 def htmx_server(
     request: pytest.FixtureRequest,
     chromium: str,

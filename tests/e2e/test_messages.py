@@ -51,15 +51,16 @@ async def test_empty_frames(server: Server) -> None:
         uvicorn=["", "marker", b"", "marker"],
         hypercorn=["", "marker", b"", "marker"],
         daphne=["marker", "marker"],
+        granian=["", "marker", b"", "marker"],
     )
     await drain(server)
     log = server.log_since(mark)
     warning = (
         "Not sending an empty frame on /ws/echo/: this server (daphne) cannot send one."
     )
-    assert log.count(warning) == by_server(server, uvicorn=0, hypercorn=0, daphne=2), (
-        log
-    )
+    assert log.count(warning) == by_server(
+        server, uvicorn=0, hypercorn=0, daphne=2, granian=0
+    ), log
     assert_clean(log)
 
 
@@ -79,10 +80,14 @@ async def test_malformed_json_closes_with_1007(server: Server) -> None:
         closed = await server_close(ws)
     assert closed.rcvd is not None
     assert closed.rcvd.code == by_server(
-        server, uvicorn=1007, hypercorn=1007, daphne=4007
+        server, uvicorn=1007, hypercorn=1007, daphne=4007, granian=1007
     )
     assert closed.rcvd.reason == by_server(
-        server, uvicorn="Malformed JSON.", hypercorn="Malformed JSON.", daphne=""
+        server,
+        uvicorn="Malformed JSON.",
+        hypercorn="Malformed JSON.",
+        daphne="",
+        granian="Malformed JSON.",
     )
     await drain(server)
     log = server.log_since(mark)
@@ -97,13 +102,14 @@ async def test_binary_frame_to_json_view_closes_with_1003(server: Server) -> Non
         closed = await server_close(ws)
     assert closed.rcvd is not None
     assert closed.rcvd.code == by_server(
-        server, uvicorn=1003, hypercorn=1003, daphne=4003
+        server, uvicorn=1003, hypercorn=1003, daphne=4003, granian=1003
     )
     assert closed.rcvd.reason == by_server(
         server,
         uvicorn="Binary frames are not supported.",
         hypercorn="Binary frames are not supported.",
         daphne="",
+        granian="Binary frames are not supported.",
     )
 
 
@@ -116,7 +122,7 @@ async def test_exception_in_receive_closes_with_1011(server: Server) -> None:
     server.expected_tracebacks += 1
     assert closed.rcvd is not None
     assert closed.rcvd.code == by_server(
-        server, uvicorn=1011, hypercorn=1011, daphne=4011
+        server, uvicorn=1011, hypercorn=1011, daphne=4011, granian=1011
     )
 
     async with ws_connect(server, "/ws/echo/") as ws:
@@ -164,18 +170,25 @@ async def test_message_over_the_library_limit(server: Server) -> None:
         # autobahn's own limit, before the library sees the message: it drops
         # the TCP connection without a close frame.
         daphne={(1006, None)},
+        granian={(1009, "Message too big.")},
     ), closed
     await drain(server)
     log = server.log_since(mark)
     assert log.count(
         "Message over 1048576 bytes on WebSocket /ws/echo/; closing."
-    ) == by_server(server, uvicorn=1, hypercorn=1, daphne=0), log
+    ) == by_server(server, uvicorn=1, hypercorn=1, daphne=0, granian=1), log
     assert_clean(log)
 
 
 async def test_message_over_the_server_limit(server: Server) -> None:
     """With the library's limit raised, the server's default limit (16 MiB; daphne 1 MiB) closes with 1009."""
-    limit = by_server(server, uvicorn=16 * 2**20, hypercorn=16 * 2**20, daphne=2**20)
+    limit = by_server(
+        server,
+        uvicorn=16 * 2**20,
+        hypercorn=16 * 2**20,
+        daphne=2**20,
+        granian=16 * 2**20,
+    )
     mark = server.mark()
     async with ws_connect(server, "/ws/big-echo/", max_size=None) as ws:
         await ws.send(b"x" * limit)
@@ -185,8 +198,11 @@ async def test_message_over_the_server_limit(server: Server) -> None:
             await ws.send(b"x" * (limit + 1))
         closed = await server_close(ws)
     code = closed.rcvd.code if closed.rcvd is not None else 1006
-    # daphne (autobahn) drops the TCP connection without a close frame.
-    assert code == by_server(server, uvicorn=1009, hypercorn=1009, daphne=1006), closed
+    # daphne (autobahn) drops the TCP connection without a close frame;
+    # granian sends a close frame without a code (1005).
+    assert code == by_server(
+        server, uvicorn=1009, hypercorn=1009, daphne=1006, granian=1005
+    ), closed
     await drain(server)
     log = server.log_since(mark)
     assert "Message over" not in log, log

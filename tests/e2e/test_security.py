@@ -18,7 +18,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from .helpers import (
-    SERVERS,
+    SERVER_PARAMS,
     TIMEOUT,
     Server,
     assert_clean,
@@ -32,7 +32,7 @@ from .helpers import (
 USERNAME, PASSWORD = "alice", "correct-horse-battery"
 
 
-@pytest.fixture(scope="module", params=SERVERS)
+@pytest.fixture(scope="module", params=SERVER_PARAMS)
 def secured(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -138,5 +138,5 @@ async def test_oversized_message_closes_1009(secured: Server) -> None:
         closed = await server_close(ws)
     assert closed.rcvd is not None
     assert closed.rcvd.code == by_server(
-        secured, uvicorn=1009, hypercorn=1009, daphne=4009
+        secured, uvicorn=1009, hypercorn=1009, daphne=4009, granian=1009
     )

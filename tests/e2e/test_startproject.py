@@ -22,7 +22,7 @@ import pytest
 from .helpers import (
     POLL_INTERVAL,
     REPO_ROOT,
-    SERVERS,
+    SERVER_PARAMS,
     STARTUP_TIMEOUT,
     STOP_TIMEOUT,
     free_port,
@@ -89,12 +89,14 @@ def _command(name: str, port: int) -> list[str]:
         args = ["-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     elif name == "hypercorn":
         args = ["-m", "hypercorn", "--bind", f"127.0.0.1:{port}", app]
+    elif name == "granian":
+        args = ["-m", "granian", "--interface", "asgi", "--port", str(port), app]
     else:
         args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
     return [sys.executable, *args]
 
 
-@pytest.fixture(params=SERVERS)
+@pytest.fixture(params=SERVER_PARAMS)
 def served(request: pytest.FixtureRequest, project: Path) -> Iterator[int]:
     """Serve the project with each server, no DJANGO_SETTINGS_MODULE set; return the port."""
     port = free_port()
