@@ -339,7 +339,6 @@ class Server:
             *server_command(
                 self.cfg.server, self.app.asgi, HOST, self.port,
                 workers=self.workload.workers,
-                connections=self.workload.connections,
                 compression=self.workload.compression,
             ),
         ]  # fmt: skip

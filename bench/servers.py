@@ -31,11 +31,10 @@ UVICORN_FLAGS = [
     "--timeout-graceful-shutdown", "3",
 ]  # fmt: skip
 
-# granian: the ASGI interface, uvloop like uvicorn, one runtime thread (the
-# worker's Rust I/O runs on the pinned core like everything else). Its
-# ``--backpressure`` (requests in flight per worker, default backlog/workers =
-# 1,024) counts an open WebSocket as a request, so a worker would hold the
-# 1,025th connection back: it is raised to the workload's connections.
+# granian: the ASGI interface (its default is its own RSGI), uvloop like
+# uvicorn, one runtime thread (the worker's Rust I/O runs on the pinned core
+# like everything else). Its --backpressure (1,024 requests in flight) does not
+# hold idle WebSockets back: 1,100 open at once were all accepted.
 GRANIAN_FLAGS = [
     "--interface", "asgi",
     "--loop", "uvloop",
@@ -52,7 +51,6 @@ def server_command(
     port: int,
     *,
     workers: int = 1,
-    connections: int = 0,
     compression: bool | None = None,
 ) -> list[str]:
     """The command that serves ``asgi`` (``module:attribute``); None compression: the default."""
@@ -77,9 +75,7 @@ def server_command(
             raise ValueError("granian does not offer permessage-deflate")
         return [
             "-m", "granian", *GRANIAN_FLAGS, "--host", host, "--port", str(port),
-            "--workers", str(workers),
-            "--backpressure", str(max(1024, connections + 100)),
-            asgi,
+            "--workers", str(workers), asgi,
         ]  # fmt: skip
     raise ValueError(f"unknown server {server!r}")
 
