@@ -56,6 +56,9 @@ STORES = {
     "django_wsviews.backends.postgres.PostgresBackend": (
         "django_wsviews.backends.presence_postgres.PostgresPresenceStore"
     ),
+    "django_wsviews.backends.redis_cluster.RedisClusterBackend": (
+        "django_wsviews.backends.presence_redis.RedisClusterPresenceStore"
+    ),
 }
 
 

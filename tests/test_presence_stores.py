@@ -106,11 +106,11 @@ async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
     made: list[PresenceStore] = []
     options: dict[str, Any] = {}
     if kind == "redis-cluster":
-        from django_wsviews.backends.presence_redis import RedisPresenceStore
+        from django_wsviews.backends.presence_redis import RedisClusterPresenceStore
 
         nodes = request.getfixturevalue("presence_cluster")
         options = {"URL": nodes.url, "PREFIX": f"presence-{uuid.uuid4().hex[:12]}"}
-        store_class: type[PresenceStore] = RedisPresenceStore
+        store_class: type[PresenceStore] = RedisClusterPresenceStore
     elif kind == "redis":
         from django_wsviews.backends.presence_redis import RedisPresenceStore
 

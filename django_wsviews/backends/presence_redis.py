@@ -36,7 +36,7 @@ from typing import Any
 from .presence_store import Departure, PresenceStore, departures
 from .redis import RedisBackend
 
-__all__ = ["RedisPresenceStore"]
+__all__ = ["RedisClusterPresenceStore", "RedisPresenceStore"]
 
 _JOIN = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then return -1 end
@@ -95,17 +95,22 @@ class RedisPresenceStore(PresenceStore):
 
     def __init__(self, options: Mapping[str, Any], process_id: str, ttl: float) -> None:
         super().__init__(options, process_id, ttl)
-        # A RedisClusterBackend for a cluster's options; it makes no connection.
-        self._backend: Any = RedisBackend(options, _ignore)
-        self._client: Any = getattr(self._backend, "_cluster", None)
-        if self._client is None:
-            self._client = self._backend._publisher
+        self._backend = self._lender(options)  # makes no connection
+        self._client = self._borrow()
         self._base = "{" + str(options.get("PREFIX", "wsviews")) + ":presence}"
         self._procs = self._base + ":procs"
         self._join = self._client.register_script(_JOIN)
         self._leave = self._client.register_script(_LEAVE)
         self._heartbeat = self._client.register_script(_HEARTBEAT)
         self._sweep = self._client.register_script(_SWEEP)
+
+    def _lender(self, options: Mapping[str, Any]) -> Any:
+        """Return the group backend whose client the store uses."""
+        return RedisBackend(options, _ignore)
+
+    def _borrow(self) -> Any:
+        """Return the lender's publishing client."""
+        return self._backend._publisher
 
     def _keys(self, group: str) -> list[str]:
         base = self._base
@@ -194,3 +199,20 @@ class RedisPresenceStore(PresenceStore):
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisClusterPresenceStore(RedisPresenceStore):
+    """
+    Presence on a Redis Cluster, for the Redis Cluster backend.
+
+    The same keys and scripts: they all share one hash tag, so they live in
+    one slot, on one master (presence does not spread over the shards).
+    """
+
+    def _lender(self, options: Mapping[str, Any]) -> Any:
+        from .redis_cluster import RedisClusterBackend
+
+        return RedisClusterBackend(options, _ignore)
+
+    def _borrow(self) -> Any:
+        return self._backend._cluster

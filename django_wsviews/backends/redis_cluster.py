@@ -42,9 +42,10 @@ to this process: core pub/sub keeps nothing. After a failover the first
 broadcast to a group of the failed master may raise; the next one finds
 the promoted replica.
 
-Group history and presence are not kept on a cluster yet (their Redis
-stores need one server): with ``WSVIEWS_HISTORY`` or presence, the backend is
-refused at startup, saying so.
+Group history is not kept on a cluster yet (its Redis store needs one
+server): with ``WSVIEWS_HISTORY``, the backend is refused at startup, saying
+so. Presence is (:class:`~django_wsviews.backends.presence_redis.RedisClusterPresenceStore`:
+its keys share one hash slot, on one master).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class RedisClusterBackend(ListeningBackend[bytes]):
     Publish and subscribe through a Redis Cluster's sharded pub/sub.
 
     Not a subclass of the Redis backend: what is built on that one (the
-    Redis stores of history and presence) needs a single server.
+    Redis store of history) needs a single server.
     """
 
     option_names = ListeningBackend.option_names | {
