@@ -207,3 +207,15 @@ async def test_message_over_the_server_limit(server: Server) -> None:
     log = server.log_since(mark)
     assert "Message over" not in log, log
     assert_clean(log)
+
+
+async def test_per_message_compression(server: Server) -> None:
+    """uvicorn and hypercorn accept the permessage-deflate the client offers; daphne and granian do not."""
+    async with ws_connect(server, "/ws/echo/") as ws:  # websockets offers it
+        negotiated = [extension.name for extension in ws.protocol.extensions]
+        await ws.send("echoed either way")
+        assert await recv(ws) == "echoed either way"
+    compressed = ["permessage-deflate"]
+    assert negotiated == by_server(
+        server, uvicorn=compressed, hypercorn=compressed, daphne=[], granian=[]
+    )
