@@ -95,6 +95,7 @@ def build_workloads(
                     metric("fds_last", "fds", ratio=False),
                     metric("tasks_last", "tasks", ratio=False),
                     *growth,
+                    metric("rss_bytes_per_cycle", "RSS bytes/cycle", 1, ratio=False),
                     metric("cycles_per_s", "cycles/s"),
                 ],
                 cfg.cycles_workers,

@@ -130,6 +130,10 @@ async def cycles(args: argparse.Namespace) -> dict:
     result["rss_first_mib"] = first["rss_kib"] / 1024
     result["rss_last_mib"] = second["rss_kib"] / 1024
     result["rss_growth_pct"] = growth_pct(first["rss_kib"], second["rss_kib"])
+    # What a leak would look like: bytes kept per cycle between the readings.
+    result["rss_bytes_per_cycle"] = (
+        (second["rss_kib"] - first["rss_kib"]) * 1024 / (args.cycles - args.checkpoint)
+    )
     result["fds_growth_pct"] = growth_pct(first["fds"], second["fds"])
     result["tasks_growth_pct"] = growth_pct(first["tasks"], second["tasks"])
     return result
