@@ -265,12 +265,14 @@ class WebSocketRequest(ASGIRequest):
         return parse_cookie(self._header("HTTP_COOKIE") or "")
 
     def _get_raw_host(self) -> str:
-        if "META" not in self.__dict__:
+        # As Django's, from the headers alone while META is not made.
+        headers: dict[str, str] | None = self.__dict__.get("META")
+        if headers is None:
             headers = self._header_meta
-            if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in headers:
-                return headers["HTTP_X_FORWARDED_HOST"]
-            if "HTTP_HOST" in headers:
-                return headers["HTTP_HOST"]
+        if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in headers:
+            return headers["HTTP_X_FORWARDED_HOST"]
+        if "HTTP_HOST" in headers:
+            return headers["HTTP_HOST"]
         return super()._get_raw_host()  # type: ignore[misc,no-any-return]
 
     # Django's, adjusted for WebSockets ---------------------------------------------

@@ -194,7 +194,8 @@ class _ResolvedPaths:
     __slots__ = ("impure", "matches")
 
     def __init__(self) -> None:
-        self.matches: dict[str, ResolverMatch] = {}
+        # path -> (match, the names of its attributes that are dicts or lists)
+        self.matches: dict[str, tuple[ResolverMatch, tuple[str, ...]]] = {}
         self.impure: list[Any] | None = None
 
     def remember(self, resolver: URLResolver, path: str, match: ResolverMatch) -> None:
@@ -211,16 +212,21 @@ class _ResolvedPaths:
             # KeyError and the others: another thread got there first.
             with contextlib.suppress(KeyError, RuntimeError, StopIteration):
                 del matches[next(iter(matches))]
-        matches[path] = _copy(match)
+        containers = tuple(
+            name
+            for name, value in match.__dict__.items()
+            if type(value) in (dict, list)
+        )
+        matches[path] = (_copy(match, containers), containers)
 
 
-def _copy(match: ResolverMatch) -> ResolverMatch:
-    """Return a copy of ``match`` whose dicts and lists are its own."""
+def _copy(match: ResolverMatch, containers: tuple[str, ...]) -> ResolverMatch:
+    """Return a copy of ``match`` with copies of its ``containers`` (dicts, lists)."""
     copy = ResolverMatch.__new__(ResolverMatch)
-    copy.__dict__ = {
-        name: value.copy() if type(value) in (dict, list) else value
-        for name, value in match.__dict__.items()
-    }
+    state = match.__dict__.copy()
+    for name in containers:
+        state[name] = state[name].copy()
+    copy.__dict__ = state
     return copy
 
 
@@ -248,7 +254,7 @@ def _cached_resolve(resolver: URLResolver, path: str) -> ResolverMatch:
         resolved = resolver._wsviews_resolved = _ResolvedPaths()  # type: ignore[attr-defined]
     cached = resolved.matches.get(path)
     if cached is not None:
-        return _copy(cached)
+        return _copy(*cached)
     match = resolver.resolve(path)
     resolved.remember(resolver, path, match)
     return match

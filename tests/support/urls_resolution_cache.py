@@ -63,6 +63,15 @@ class KwargsView(WebSocketView):
         await self.send(__import__("json").dumps(payload, sort_keys=True))
 
 
+class MetaView(WebSocketView):
+    """Send back whether the handshake made the request's META."""
+
+    async def connect(self) -> None:
+        made = "META" in self.request.__dict__
+        await self.accept()
+        await self.send("made" if made else "not made")
+
+
 view = KwargsView.as_view()
 
 nested = [
@@ -85,4 +94,5 @@ ws_urlpatterns = [
         "c/i18n/", include([path(gettext_lazy("translated/"), view, name="translated")])
     ),
     path("c/after/", view, name="after"),
+    path("c/meta/", MetaView.as_view(), name="meta"),
 ]
