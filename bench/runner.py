@@ -335,7 +335,7 @@ class Server:
 
     def __enter__(self) -> Server:
         cmd = [
-            "taskset", "-c", str(self.cfg.server_core), sys.executable,
+            "taskset", "-c", scale.server_cores(self.cfg, self.workload), sys.executable,
             *server_command(
                 self.cfg.server, self.app.asgi, HOST, self.port,
                 workers=self.workload.workers,
