@@ -38,7 +38,7 @@ from django.urls import Resolver404, set_script_prefix
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
-from . import checks, conf, groups, metrics
+from . import checks, conf, groups, metrics, presence_tracker
 from .connection import State
 from .db import connection_context
 from .handshake import HandshakeHandler, Proceed
@@ -274,6 +274,7 @@ class WebSocketMiddleware:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        await presence_tracker.shutdown()  # its leaves go out through the groups
         await groups.shutdown()
 
 

@@ -20,8 +20,10 @@ from .auth import aload_user, loaded_user
 from .connection import State
 from .exceptions import TooManyGroups
 from .groups import user_group_name, validate_group_name
+from .history import RESET_EVENT, RESUME_PARAMETER, resume_connection
 from .hooks import HookGate, call_guarded
 from .membership import Membership
+from .presence import presence_groups_of, track
 
 if TYPE_CHECKING:
     from .envelope import GroupMessage
@@ -90,16 +92,23 @@ class GroupDelivery:
         else:
             await self.gate.run(view, view.receive_group, message)
 
+    async def send_reset(self) -> None:
+        """Tell the client its history no longer reaches back (``wsviews.reset``)."""
+        await self.view.send(RESET_EVENT)
+
     def close_soon(self, code: int, reason: str, closed_by: ClosedBy) -> None:
         """Close the connection without waiting (for the group queue's overflow)."""
         self.view._close_soon(code, reason, closed_by)
 
     async def join_initial(self) -> None:
         """
-        Join get_group_names() and the user's group, together, before the accept is sent.
+        Join get_group_names(), get_presence_groups() and the user's group,
+        together, before the accept is sent; then enter the presence groups.
 
         So a client that has seen the handshake complete is a member; the
-        group messages that come meanwhile wait in the queue. More groups
+        group messages that come meanwhile wait in the queue. A client back
+        with ``wsviews_last`` then gets what it missed of the group it
+        resumes, read once it is a member (see :doc:`history`). More groups
         than the connection's limit is a programming error: it
         raises TooManyGroups (the handshake is refused with 500).
         """
@@ -111,6 +120,8 @@ class GroupDelivery:
                 f"{names!r}; return a list of names, e.g. [{names!r}]."
             )
         joining = [validate_group_name(name) for name in names] if names else []
+        present = presence_groups_of(view)
+        joining.extend(name for name in present if name not in joining)
         load = view.user_group
         if load is False:
             user = None
@@ -138,6 +149,15 @@ class GroupDelivery:
                 limit=exc.limit,
                 count=exc.count,
             ) from None
+        last = view.request.GET.get(RESUME_PARAMETER)
+        if last is not None:  # after the join: no message falls in between
+            resume = await resume_connection(
+                type(view).__qualname__, last, view.get_history_group(), joining
+            )
+            if resume is not None:
+                self.get_membership().resume_with(resume)
+        if present:
+            await track(view, present, self._on_exit)
 
     def start(self) -> None:
         """Start delivering group messages: the accept is sent."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import sync_to_async
@@ -33,7 +33,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
 from . import conf
-from .auth import aload_user
+from .auth import aload_user, loaded_user
 from .connection import State, WebSocketConnection
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed, InvalidState
@@ -95,6 +95,15 @@ class WebSocketView(WebSocketConnection):
     #: if the user is authenticated and already loaded (never queries),
     #: ``True`` loading the user if needed, ``False`` never.
     user_group: ClassVar[bool | None] = None
+
+    #: Groups every connection is present in, and joins, on accept; see
+    #: get_presence_groups() and :doc:`presence`.
+    presence_groups: ClassVar[Sequence[str]] = ()
+
+    #: The group with history that a reconnecting client resumes; see
+    #: get_history_group() and :doc:`history`. ``None`` (the default): the
+    #: first of get_group_names() that keeps history.
+    history_group: ClassVar[str | None] = None
 
     #: Whether receive_group() may run while another hook of the connection
     #: runs (a slow ``receive()``, say). Off by default: hooks never overlap,
@@ -321,6 +330,41 @@ class WebSocketView(WebSocketConnection):
         database queries here.
         """
         return self.group_names
+
+    def get_presence_groups(self) -> Sequence[str]:
+        """
+        Return the groups this connection is present in (``presence_groups`` by default).
+
+        They are joined on accept with get_group_names(); the connection is
+        listed by ``presence()`` there, and their members hear of its
+        arrival and departure (see :doc:`presence`). Runs on the event
+        loop: no database queries here.
+        """
+        return self.presence_groups
+
+    def get_history_group(self) -> str | None:
+        """
+        Return the group a reconnecting client resumes (``history_group`` by default).
+
+        It must be one of get_group_names() and keep history
+        (``WSVIEWS_HISTORY``). ``None``: the first of get_group_names() that
+        keeps history. Runs on the event loop: no database queries here.
+        """
+        return self.history_group
+
+    def get_presence_meta(self) -> Mapping[str, Any]:
+        """
+        Return this connection's presence metadata: a small dict of JSON types.
+
+        By default ``{"user_id": <pk>, "username": <username>}`` for an
+        authenticated user, ``{}`` otherwise. Runs once, on the event loop,
+        after the user is loaded; a value that is not a dict, not JSON, or
+        over 4096 bytes refuses the handshake with 500.
+        """
+        user = loaded_user(self.request)
+        if user is None or not getattr(user, "is_authenticated", False):
+            return {}
+        return {"user_id": user.pk, "username": user.get_username()}
 
     @property
     def connection_id(self) -> str:

@@ -227,7 +227,7 @@ async def wait_for_departures(
 @pytest.mark.parametrize("make", ["redis", "postgres", "redis-cluster"], indirect=True)
 async def test_a_dead_process_is_swept_exactly_once(make: Make) -> None:
     """A process that stops beating is removed by one of two sweepers, with its departures."""
-    dead, one, two = make(ttl=0.3), make(ttl=30), make(ttl=30)
+    dead, one, two = make(ttl=2), make(ttl=30), make(ttl=30)
     await asyncio.gather(dead.heartbeat(), one.heartbeat(), two.heartbeat())
     group = _group()
     await dead.join(group, "d1", "user:1", META)
@@ -235,6 +235,7 @@ async def test_a_dead_process_is_swept_exactly_once(make: Make) -> None:
     await dead.join(group, "d3", "user:2", "{}")
     await one.join(group, "o1", "user:2", "{}")  # user 2 stays: another tab lives
     await dead.join(group, "d4", "conn:d4", "{}")
+    await dead.heartbeat()  # its last: alive for 2 s more, then dead
     assert await one.sweep() == []
     assert await two.sweep() == []
     found = await wait_for_departures(one)
