@@ -105,6 +105,8 @@ class Tracker:
     def __init__(self, config: BackendConfig, timeout: float) -> None:
         self.config = config
         self.timeout = timeout
+        #: Seconds between two beats: a sixth of the timeout.
+        self.interval = timeout / 6
         self.process_id = uuid.uuid4().hex
         self.store = make_store(config, self.process_id, timeout)
         self.shared = self.store.shared
@@ -166,10 +168,9 @@ class Tracker:
             )
 
     async def _run(self) -> None:
-        interval = self.timeout / 6
         try:
             while not self.closed:
-                await asyncio.sleep(interval)
+                await asyncio.sleep(self.interval)
                 try:
                     await self.beat()
                 except Exception as exc:

@@ -148,3 +148,14 @@ def test_a_backend_without_a_store_is_refused() -> None:
         presence_store = "django_wsviews.backends.presence_memory.MemoryPresenceStore"
 
     assert store_class(BackendConfig(Named, {})).__name__ == "MemoryPresenceStore"
+
+
+def test_the_default_timeout_bounds_a_dead_process_to_20_seconds() -> None:
+    """WSVIEWS_PRESENCE_TIMEOUT is 30 s: registrations last 15 s, renewed and swept every 5 s."""
+    from django_wsviews import conf
+
+    assert conf.settings.WSVIEWS_PRESENCE_TIMEOUT == 30.0
+    tracker = Tracker(get_backend_config(), conf.settings.WSVIEWS_PRESENCE_TIMEOUT)
+    assert tracker.store.ttl == 15.0
+    assert tracker.interval == 5.0
+    assert tracker.store.ttl + tracker.interval <= 2 / 3 * tracker.timeout
