@@ -19,6 +19,12 @@ the group talks, or the view's own hooks are too slow for it),
 
 Dropping logs a warning on a connection's first drop, then at DEBUG.
 
+A connection that resumes a group with history (see
+:mod:`django_wsviews.history`) is given its :class:`~django_wsviews.history.Resume`
+before accept: the task first sends the reset, or runs ``receive_group()``
+for each replayed message, then the queue, in which live messages of the
+group that the replay already covered are dropped.
+
 A connection may be in at most ``max_groups`` groups (the view's
 ``get_limits()``): a join that would take it past them
 raises :class:`~django_wsviews.exceptions.TooManyGroups` and joins nothing.
@@ -31,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import conf, metrics
 from .envelope import GroupMessage
@@ -40,6 +46,9 @@ from .hub import Hub, get_hub
 from .log import get_logger
 from .signals import ClosedBy
 from .status import CloseCode
+
+if TYPE_CHECKING:
+    from .history import Resume
 
 __all__ = ["GroupTarget", "Membership"]
 
@@ -64,6 +73,10 @@ class GroupTarget(Protocol):
 
     async def deliver_group(self, message: GroupMessage) -> None:
         """Run the view's receive_group() on ``message``."""
+        ...
+
+    async def send_reset(self) -> None:
+        """Tell the client its history no longer reaches back (``wsviews.reset``)."""
         ...
 
     def close_soon(self, code: int, reason: str, closed_by: ClosedBy) -> None:
@@ -95,6 +108,7 @@ class Membership:
         self._task: asyncio.Future[Any] | None = None
         self._shut = False
         self._dropped = 0
+        self._resume: Resume | None = None
 
     async def join(self, groups: Iterable[str]) -> None:
         """
@@ -132,6 +146,15 @@ class Membership:
             if group in self.groups:
                 self.groups.discard(group)
                 hub.discard(group, self)
+
+    def resume_with(self, resume: Resume) -> None:
+        """
+        Deliver ``resume`` (a reset, or replayed messages) first, once started.
+
+        Live messages of its group up to the last one replayed, queued
+        meanwhile or still to come, are dropped as duplicates.
+        """
+        self._resume = resume
 
     def start(self) -> None:
         """Start delivering (after accept); messages queued before are delivered first."""
@@ -217,7 +240,22 @@ class Membership:
     async def _drain(self) -> None:
         queue = self._queue
         target = self._target
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            if resume.reset:
+                await target.send_reset()
+            for message in resume.messages:
+                if target.is_closed():
+                    return
+                await target.deliver_group(message)
+                metrics.group_message_delivered()
+            if resume.through is None:
+                resume = None
         while not target.is_closed():
             message = await queue.get()
+            if resume is not None and message.group == resume.group:
+                if resume.is_duplicate(message):
+                    continue
+                resume = None  # past the seam: no more duplicates can come
             await target.deliver_group(message)
             metrics.group_message_delivered()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from django_wsviews import abroadcast, broadcast
+from django_wsviews import abroadcast, alast_seq, broadcast, last_seq
 from django_wsviews.backends import history_memory
 from django_wsviews.history import choose_group, limits_for
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
@@ -194,3 +194,28 @@ def test_history_group_accepts_json_object_text() -> None:
     """JSON object text, even with whitespace around it, is accepted."""
     broadcast("hist.a", '  {"a": 1} ')
     broadcast("hist.a", json={})
+    seq = last_seq("hist.a")
+    assert seq is not None and seq.endswith(":2")  # both kept, numbered 1 and 2
+
+
+def test_last_seq() -> None:
+    """last_seq() is None before any broadcast, then the seq of the latest; ValueError without history."""
+    assert last_seq("hist.a") is None
+    broadcast("hist.a", json={"n": 0})
+    broadcast("hist.a", json={"n": 1})
+    seq = last_seq("hist.a")
+    assert seq is not None
+    assert seq.endswith(":2")
+    with pytest.raises(ValueError, match="keeps no history"):
+        last_seq("plain.room")
+
+
+async def test_page_rendered_with_last_seq_misses_nothing(
+    client: WebSocketClient,
+) -> None:
+    """A first connection with alast_seq() read before gets what was said since."""
+    await send_some("hist.a", range(2))
+    seq = await alast_seq("hist.a")
+    await send_some("hist.a", range(2, 4))  # between the render and the connection
+    async with client.connect("/ws/hist/a/", last_seq=seq) as ws:
+        assert [m["n"] for m in await received(ws, 2)] == [2, 3]

@@ -84,6 +84,9 @@ class Setup:
             assert self.redis is not None
             self.redis.kill()
             self.redis.start()  # without persistence: empty
+            for server in self.started:  # listening again: nothing missed live
+                assert server.output is not None
+                server.output.wait_for("Reconnected to Redis", T)
         else:
             import psycopg
 
