@@ -22,10 +22,12 @@ from .groups import (
     close_user_sockets,
     send_to_user,
 )
+from .history import alast_seq, last_seq
 from .hooks import call_hook
 from .json_views import JsonWebSocketView
 from .limits import Limits
 from .mixins import LoginRequiredMixin, PermissionRequiredMixin, UserPassesTestMixin
+from .presence import PresenceMember, apresence, presence
 from .routing import ws_resolve, ws_reverse
 from .signals import ClosedBy, RejectReason
 from .status import CloseCode
@@ -48,6 +50,7 @@ __all__ = [
     "Limits",
     "LoginRequiredMixin",
     "PermissionRequiredMixin",
+    "PresenceMember",
     "RejectReason",
     "State",
     "TokenAuthMixin",
@@ -58,11 +61,15 @@ __all__ = [
     "abroadcast",
     "aclose_user_sockets",
     "action",
+    "alast_seq",
+    "apresence",
     "asend_to_user",
     "broadcast",
     "call_hook",
     "close_user_sockets",
+    "last_seq",
     "make_token",
+    "presence",
     "send_to_user",
     "ws_resolve",
     "ws_reverse",

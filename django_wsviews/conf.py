@@ -145,6 +145,16 @@ SETTINGS = _declare(
         ),
         "django_wsviews.E022",
     ),
+    Setting(
+        "WSVIEWS_PRESENCE_TIMEOUT",
+        30.0,
+        rules.number(
+            "Set it to the seconds within which a dead process's presence is "
+            "removed, e.g. 30."
+        ),
+        "django_wsviews.E024",
+    ),
+    Setting("WSVIEWS_HISTORY", {}, rules.history, "django_wsviews.E025"),
     Setting("WSVIEWS_BACKEND", MEMORY_BACKEND, rules.backend, "django_wsviews.E030"),
 )
 
@@ -285,6 +295,27 @@ class Settings:
         if len(resolved) < 1024:  # a project has a few; never grow without bound
             resolved[id(limits)] = (limits, result)
         return result
+
+    @property
+    def WSVIEWS_HISTORY(self) -> dict[str, dict[str, Any]]:
+        """
+        The groups that keep history: name patterns mapped to what to keep.
+
+        ``{"chat.*": {"MAX_MESSAGES": 100, "MAX_AGE": 3600}}``; none by
+        default. See :mod:`django_wsviews.history`.
+        """
+        rules_: dict[str, dict[str, Any]] = self._get("WSVIEWS_HISTORY")
+        return rules_
+
+    @property
+    def WSVIEWS_PRESENCE_TIMEOUT(self) -> float:
+        """
+        Seconds within which a process that died without cleaning up leaves presence (30).
+
+        See :doc:`presence`: processes renew their registration every sixth
+        of it, and are swept once it lapses (a half).
+        """
+        return float(self._get("WSVIEWS_PRESENCE_TIMEOUT"))
 
     @property
     def WSVIEWS_BACKEND(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ BAD_VALUES = {
     "WSVIEWS_SEND_QUEUE_OVERFLOW": "explode",
     "WSVIEWS_MAX_GROUPS_PER_CONNECTION": -1,
     "WSVIEWS_HISTORY": {"chat.*": {"MAX_MESSAGES": 0}},
+    "WSVIEWS_PRESENCE_TIMEOUT": 0,
     "WSVIEWS_BACKEND": ["django_wsviews.backends.memory.MemoryBackend"],
 }
 
