@@ -17,7 +17,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from django_wsviews import BroadcastError, abroadcast
 from django_wsviews.backends.nats import NatsBackend, group_subject
+from django_wsviews.hub import current_hub
 from django_wsviews.testing import WebSocketClient
 
 from .support.groups_support import Inbox, LogEvent, eventually, spare_port
@@ -59,10 +60,18 @@ def nats_server() -> Iterator[NatsServer]:
 
 
 @pytest.fixture
-def client(settings: Any) -> WebSocketClient:
-    """Return a test client; handshakes skip the middleware (no thread per connection)."""
+async def client(settings: Any) -> AsyncIterator[WebSocketClient]:
+    """
+    Return a test client; handshakes skip the middleware (no thread per connection).
+
+    The loop's group hub, and so its NATS connections, is closed at the end
+    of the test, before the loop is: not left to the loop's shutdown.
+    """
     settings.WSVIEWS_MIDDLEWARE = []
-    return WebSocketClient(timeout=T)
+    yield WebSocketClient(timeout=T)
+    hub = current_hub()
+    if hub is not None:
+        await hub.close()
 
 
 @pytest.fixture

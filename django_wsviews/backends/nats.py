@@ -60,6 +60,7 @@ misses what is published meanwhile, as with Redis pub/sub.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import ssl
 from collections.abc import Mapping
@@ -212,6 +213,8 @@ class NatsBackend(ListeningBackend[str]):
                 logger.debug("NATS connection error: %s", exc)
 
         client = self._nats.aio.client.Client()
+        if not any(url.startswith(("ws://", "wss://")) for url in self._servers):
+            client._transport = _transport_class()()
         # nats-py can wait forever for a failed TLS handshake: bound it all.
         bound = 2 * len(self._servers) * float(self._kwargs["connect_timeout"]) + 1
         try:
@@ -273,7 +276,7 @@ class NatsBackend(ListeningBackend[str]):
     async def _drop_publisher(self) -> None:
         client, self._publisher = self._publisher, None
         if client is not None:
-            await self._quietly(client.close())
+            await self._quietly(asyncio.wait_for(client.close(), self.close_timeout))
 
     def _too_large(self, group: str, size: int) -> BroadcastError:
         limit = getattr(self._publisher, "max_payload", "its")
@@ -326,7 +329,8 @@ class NatsBackend(ListeningBackend[str]):
         if self._client is connection.client:
             self._client = None
             self._subscriptions = {}
-        await connection.client.close()
+        # Bounded: nats-py's close() can wait forever on a half-broken socket.
+        await asyncio.wait_for(connection.client.close(), self.close_timeout)
 
     async def _request_subscribe(self, channels: set[str]) -> None:
         client = self._client
@@ -354,6 +358,26 @@ class _Listening:
 
     client: Any
     closed: asyncio.Event
+
+
+@functools.cache
+def _transport_class() -> Any:
+    """
+    Return nats-py's TCP transport, closing a failed attempt's socket before the next.
+
+    nats-py makes every connection attempt of a client on one transport
+    object, and an attempt that connected but failed later (no INFO, a TLS
+    error, a server restarting) is replaced without being closed: its
+    socket would be left to the garbage collector.
+    """
+    import nats.aio.transport
+
+    class Transport(nats.aio.transport.TcpTransport):
+        async def connect(self, *args: Any, **kwargs: Any) -> None:
+            self.close()  # type: ignore[no-untyped-call]
+            await super().connect(*args, **kwargs)
+
+    return Transport
 
 
 def _tls_context(tls: Any) -> ssl.SSLContext:
