@@ -195,22 +195,30 @@ def _sync_publish(
         raise RuntimeError(
             f"{name}() is for sync code; in async code, use await a{name}() instead."
         )
-    if on_commit and transaction.get_connection(using).in_atomic_block:
-
-        def broadcast_after_commit() -> None:
-            # The transaction has committed: a failed broadcast is logged
-            # (by _publish()), not raised out of the commit.
-            with contextlib.suppress(BroadcastError):
-                async_to_sync(_publish)(group, payload, user)
-
-        transaction.on_commit(broadcast_after_commit, using=using, robust=True)
-    else:
+    if not (on_commit and _deferred(group, payload, user, using)):
         async_to_sync(_publish)(group, payload, user)
 
 
-# Broadcasts waiting for a commit to be sent on a loop, kept until sent: the
-# loop holds only weak references to tasks.
-_after_commit: set[asyncio.Future[None]] = set()
+def _deferred(group: str, payload: bytes, user: Any, using: str | None) -> bool:
+    """
+    Have the outermost transaction open on ``using`` publish ``payload`` once it commits.
+
+    Return False, registering nothing, when no transaction is open there.
+    The commit runs in sync code, in a thread without a running event loop
+    (Django refuses database work on the loop's thread), so the callback
+    publishes as ``broadcast()`` does, whichever function deferred it.
+    """
+    if not transaction.get_connection(using).in_atomic_block:
+        return False
+
+    def broadcast_after_commit() -> None:
+        # The transaction has committed: a failed broadcast is logged (by
+        # _publish()), not raised out of the commit.
+        with contextlib.suppress(BroadcastError):
+            async_to_sync(_publish)(group, payload, user)
+
+    transaction.on_commit(broadcast_after_commit, using=using, robust=True)
+    return True
 
 
 async def _async_publish(
@@ -220,26 +228,8 @@ async def _async_publish(
     on_commit: bool = False,
     using: str | None = None,
 ) -> None:
-    if not (on_commit and transaction.get_connection(using).in_atomic_block):
+    if not (on_commit and _deferred(group, payload, user, using)):
         await _publish(group, payload, user)
-        return
-    loop = asyncio.get_running_loop()
-
-    def spawn() -> None:
-        task = asyncio.ensure_future(_publish(group, payload, user))
-        _after_commit.add(task)
-        task.add_done_callback(_sent_after_commit)
-
-    def broadcast_after_commit() -> None:
-        loop.call_soon_threadsafe(spawn)
-
-    transaction.on_commit(broadcast_after_commit, using=using, robust=True)
-
-
-def _sent_after_commit(task: asyncio.Future[None]) -> None:
-    _after_commit.discard(task)
-    if not task.cancelled():
-        task.exception()  # retrieved: _publish() has logged it
 
 
 async def abroadcast(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from django_wsviews import abroadcast, alast_seq, broadcast, last_seq
+from django_wsviews import BroadcastError, abroadcast, alast_seq, broadcast, last_seq
 from django_wsviews.backends import history_memory
 from django_wsviews.history import choose_group, limits_for
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
@@ -195,7 +195,8 @@ def test_history_group_accepts_json_object_text() -> None:
     broadcast("hist.a", '  {"a": 1} ')
     broadcast("hist.a", json={})
     seq = last_seq("hist.a")
-    assert seq is not None and seq.endswith(":2")  # both kept, numbered 1 and 2
+    assert seq is not None
+    assert seq.endswith(":2")  # both kept, numbered 1 and 2
 
 
 def test_last_seq() -> None:
@@ -219,3 +220,21 @@ async def test_page_rendered_with_last_seq_misses_nothing(
     await send_some("hist.a", range(2, 4))  # between the render and the connection
     async with client.connect("/ws/hist/a/", last_seq=seq) as ws:
         assert [m["n"] for m in await received(ws, 2)] == [2, 3]
+
+
+async def test_unreadable_history_gives_a_reset(
+    client: WebSocketClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A history that cannot be read (the server unreachable) gives a reset and a warning."""
+
+    async def unreachable(*args: Any) -> Any:
+        raise BroadcastError("Redis at redis://db is unreachable")
+
+    await send_some("hist.a", range(1))
+    monkeypatch.setattr(history_memory.MemoryHistory, "read", unreachable)
+    with caplog.at_level(logging.WARNING, "django_wsviews.history"):
+        async with client.connect("/ws/hist/a/", last_seq="abc:1") as ws:
+            assert await ws.receive_json() == RESET
+    assert any("Cannot resume group 'hist.a'" in r.getMessage() for r in caplog.records)
