@@ -56,12 +56,17 @@ RESUME_BOUND = 10.0
 CUT_SECONDS = 5.0
 T = 10.0
 
-_reason = netns_unavailable_reason()
-pytestmark = pytest.mark.skipif(_reason is not None, reason=str(_reason))
+
+@pytest.fixture(scope="module")
+def netns() -> None:
+    """Skip, saying why, where this machine cannot make network namespaces."""
+    reason = netns_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
 
 
 @pytest.fixture
-def network() -> Iterator[Network]:
+def network(netns: None) -> Iterator[Network]:
     """Build the broker and two app hosts; remove them, and what runs in them, afterwards."""
     net = Network(apps=2)
     try:
@@ -469,7 +474,7 @@ async def test_cut_and_heal(
         )
 
 
-def test_namespaces_are_removed() -> None:
+def test_namespaces_are_removed(netns: None) -> None:
     """A host sees its own interfaces only; a Network removed leaves no namespace behind."""
     net = Network(apps=1)
     try:
