@@ -140,6 +140,9 @@ def ws_resolve(path: str, urlconf: Any = None) -> ResolverMatch:
 
 #: How many resolved paths a resolver remembers; then the oldest are forgotten.
 _RESOLVED_PATHS_MEMORY = 1024
+#: Longer paths are resolved every time: a client sending long paths to a
+#: <path:...> route cannot make the cache hold more than about 0.5 MiB.
+_RESOLVED_PATH_MAX_LENGTH = 256
 
 # Converters whose to_python() is a pure function of the matched text, giving
 # an immutable value (int, str, UUID). Exact types: a subclass may override it.
@@ -205,7 +208,9 @@ class _ResolvedPaths:
                 self.impure = _impure_routes(resolver.url_patterns, (resolver.pattern,))
             except Exception:
                 self.impure = [()]  # cache nothing
-        if any(_may_match(chain, path) for chain in self.impure):
+        if len(path) > _RESOLVED_PATH_MAX_LENGTH or any(
+            _may_match(chain, path) for chain in self.impure
+        ):
             return
         matches = self.matches
         if len(matches) >= _RESOLVED_PATHS_MEMORY:
@@ -240,7 +245,8 @@ def _cached_resolve(resolver: URLResolver, path: str) -> ResolverMatch:
     a converter of the project's own (its ``to_python()`` may return objects,
     or read state) or under ``i18n_patterns()`` (it depends on the language)
     keeps the paths it could match out of the cache; they are resolved each
-    time. Paths that match no route (``Resolver404``) are not cached. Up to
+    time. Paths that match no route (``Resolver404``) are not cached, nor
+    paths longer than ``_RESOLVED_PATH_MAX_LENGTH`` characters. Up to
     ``_RESOLVED_PATHS_MEMORY`` paths are kept per resolver, the oldest
     forgotten first. The cache belongs to Django's resolver object, so
     whatever makes Django build a new resolver (``clear_url_caches()``,

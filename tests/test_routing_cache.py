@@ -195,6 +195,17 @@ def test_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert counting.calls == 11
 
 
+def test_long_paths_not_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A path longer than 256 characters is resolved every time, so long paths cannot fill memory."""
+    counting = Counting(get_ws_resolver(), monkeypatch)
+    long_path = "/c/path/" + "a" * 300
+    short_path = "/c/path/" + "a" * 200
+    for _ in range(2):
+        assert ws_resolve(long_path).kwargs == {"rest": "a" * 300}
+        assert ws_resolve(short_path).kwargs == {"rest": "a" * 200}
+    assert counting.calls == 3
+
+
 def test_clear_url_caches_starts_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     """clear_url_caches() (what pytest-django's urls marker calls) drops the cache with Django's resolver."""
     ws_resolve("/c/plain/")
