@@ -159,7 +159,7 @@ def build_workloads(
                     note="Delivery: from the trigger member sending broadcast:<k> until "
                     "each member has it, over every (member, message) pair; the workers "
                     f"run on core(s) {cfg.fanout_cores or cfg.server_core}. Lost: never "
-                    "arrived within 10 s of the last send. Send lag: how late the client "
+                    "arrived (the client waits until none has arrived for 10 s). Send lag: how late the client "
                     "sent a broadcast (its own load).",
                 )
             )
