@@ -199,4 +199,3 @@ async def test_async_sends_now_outside_a_transaction() -> None:
     with capture_broadcasts() as sent:
         await abroadcast("room.a", json={"n": 1}, on_commit=True)
         sent.assert_broadcast("room.a", json={"n": 1})
-
