@@ -209,9 +209,12 @@ async def fanout(args: argparse.Namespace) -> dict:
             except asyncio.TimeoutError:
                 continue
         else:
+            closed = sum(listener.closed_by_server for _, listener in connections)
+            dropped = sum(transport.is_disconnected for transport, _ in connections)
             raise BenchError(
                 f"warm-up broadcasts reached only {max(run.warm.values(), default=0)} "
-                f"of {run.members} members"
+                f"of {run.members} members in 50 s ({closed} closed by the server, "
+                f"{dropped} disconnected)"
             )
         cpu = CpuWindow(None)
         cpu.start()
