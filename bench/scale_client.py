@@ -199,9 +199,10 @@ async def fanout(args: argparse.Namespace) -> dict:
     trigger = connections[0][0]
     loop = asyncio.get_running_loop()
     try:
-        # Warm-up broadcasts until one reaches every member, on every worker.
+        # Warm-up broadcasts until one reaches every member, on every worker
+        # (whichever: on a loaded server an early one may complete late).
+        run.warm_done = loop.create_future()
         for attempt in range(1, 11):
-            run.warm_done = loop.create_future()
             trigger.send(WSMsgType.TEXT, b"broadcast:%d" % -attempt)
             try:
                 await asyncio.wait_for(asyncio.shield(run.warm_done), 5)
