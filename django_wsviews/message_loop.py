@@ -7,16 +7,18 @@ the close. It decides everything once per connection, nothing per message:
 the hook (and whether it runs in a thread), the size and rate limits, the
 idle timer, the session re-check.
 
-A receive hook runs inline, on the connection's own task, until it first
-suspends; only then does it get a task of its own, while the loop reads up
-to :data:`READ_AHEAD` messages ahead, so a client that leaves is noticed at
-once and the hook cancelled.
+A receive hook runs on the connection's own task, from start to end, so what
+it awaits sees that task (an ``asyncio.timeout()`` in the hook cancels the
+hook, as anywhere else). While a hook is suspended, the loop reads up to
+:data:`READ_AHEAD` messages ahead, by callbacks, so a client that leaves is
+noticed at once and the hook cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import functools
 import types
 from collections.abc import Awaitable, Callable, Generator
@@ -46,14 +48,17 @@ READ_AHEAD = 32
 
 
 @types.coroutine
-def _resume(coro: Any, yielded: Any) -> Generator[Any, None, Any]:
+def _resume(
+    coro: Any, yielded: Any, context: contextvars.Context
+) -> Generator[Any, None, Any]:
     """
     Drive ``coro``, already started and suspended on ``yielded``, to its end.
 
-    This lets a hook run inline on the connection's own task until it first
-    suspends; only then is a task made for the rest of it. It forwards
-    exactly what ``await`` would: every send and throw from the event loop
-    goes to ``coro``.
+    The loop starts a hook with ``coro.send(None)`` (most hooks finish
+    there, costing no more); one that suspended is finished through this, on
+    the same task, each step run in ``context``. It forwards exactly what
+    ``await`` would: every send and throw from the event loop goes to
+    ``coro``.
     """
     while True:
         try:
@@ -63,12 +68,12 @@ def _resume(coro: Any, yielded: Any) -> Generator[Any, None, Any]:
             raise
         except BaseException as exc:  # cancellation and the like go to the hook
             try:
-                yielded = coro.throw(exc)
+                yielded = context.run(coro.throw, exc)
             except StopIteration as stop:
                 return stop.value
         else:
             try:
-                yielded = coro.send(None)
+                yielded = context.run(coro.send, None)
             except StopIteration as stop:
                 return stop.value
 
@@ -82,9 +87,13 @@ class MessageLoop:
     """
 
     __slots__ = (
+        "_hook_running",
         "_idle_timer",
+        "_left",
         "_pending",
+        "_read_error",
         "_reader",
+        "_task",
         "gate",
         "limits",
         "session",
@@ -107,6 +116,12 @@ class MessageLoop:
         self.spawn = spawn
         self._reader: asyncio.Future[Any] | None = None
         self._pending: collections.deque[Any] | None = None
+        # While a suspended hook runs: the task it runs on, whether the
+        # client left meanwhile (a cancel of ours), and a read's error.
+        self._hook_running = False
+        self._task: asyncio.Task[Any] | None = None
+        self._left = False
+        self._read_error: BaseException | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
 
     def stop(self) -> None:
@@ -190,8 +205,8 @@ class MessageLoop:
                 await gate.acquire()
             else:
                 gate.busy = True
-            # The hook runs inline, on this task, until it first suspends;
-            # only then does it get a task of its own (see _finish()).
+            # The hook runs on this task: started here, and finished by
+            # _finish() if it suspends.
             view._sends = 0
             try:
                 coro = receive_hook(data)
@@ -214,48 +229,81 @@ class MessageLoop:
 
     async def _finish(self, coro: Any, yielded: Any) -> None:
         """
-        Finish a hook that suspended, in a task, reading ahead meanwhile.
+        Finish a hook that suspended, on this task, reading ahead meanwhile.
 
-        Messages read ahead queue in ``_pending`` (at most READ_AHEAD). A
-        disconnect cancels the hook and drops the queued messages.
+        The hook stays on the connection's task, so what it awaits sees that
+        task (``asyncio.timeout()`` cancels the hook, not the connection).
+        Reads are callbacks: each message read queues in ``_pending`` (at
+        most READ_AHEAD) and starts the next read. A disconnect cancels the
+        hook (this task, told apart from any other cancellation) and drops
+        the queued messages.
         """
-        hook = self.spawn(_resume(coro, yielded))
         if self._pending is None:
             self._pending = collections.deque()
-        pending = self._pending
-        reader = self._reader
-        self._reader = None
+        task = self._task = asyncio.current_task()
+        self._hook_running = True
+        self._read_ahead()
         try:
-            while not hook.done():
-                if reader is None and len(pending) < READ_AHEAD:
-                    reader = self.spawn(self.view._receive())
-                waiting = {hook} if reader is None else {hook, reader}
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if reader is not None and reader.done():
-                    message = reader.result()
-                    reader = None
-                    if message["type"] == "websocket.disconnect":
-                        if pending:
-                            logger.debug("Dropping %d unhandled messages", len(pending))
-                        pending.clear()
-                        pending.append(message)
-                        hook.cancel()
-                        await asyncio.wait({hook})
-                        return
-                    pending.append(message)
+            # The rest of the hook runs in a copy of the context, as a task
+            # of its own would: what it sets (asgiref copies a worker
+            # thread's context variables back, among them its executor of
+            # the moment) stays with this call, not the connection.
+            await _resume(coro, yielded, contextvars.copy_context())
         except asyncio.CancelledError:
-            hook.cancel()
-            if reader is not None:
-                reader.cancel()
-                reader = None
-            raise
+            if not self._left:
+                raise  # not ours: the server or the lifecycle is ending it
         finally:
-            # A read still under way yields the next message in order.
-            self._reader = reader
-        hook.result()
+            self._hook_running = False
+            self._task = None
+            if self._left:
+                self._left = False
+                uncancel = getattr(task, "uncancel", None)  # Python 3.11+
+                if uncancel is not None:
+                    uncancel()
+            error, self._read_error = self._read_error, None
+            if error is not None:
+                raise error
         thread = connection_thread.get()
         if thread is not None and thread.dirty:  # it used the ORM, say
             await thread.tidy()
+
+    def _read_ahead(self) -> None:
+        """Start a read, unless one is under way or READ_AHEAD messages wait."""
+        pending = self._pending
+        if self._reader is None and pending is not None and len(pending) < READ_AHEAD:
+            reader = self._reader = self.spawn(self.view._receive())
+            reader.add_done_callback(self._read_done)
+
+    def _read_done(self, reader: asyncio.Future[Any]) -> None:
+        """Queue what a read ahead got; on a disconnect, cancel the running hook."""
+        if reader is not self._reader:
+            return  # taken over by the loop, which awaits it itself
+        self._reader = None
+        if reader.cancelled():
+            return
+        pending = self._pending
+        assert pending is not None
+        error = reader.exception()
+        if error is not None:
+            self._read_error = error
+            message: Any = {
+                "type": "websocket.disconnect",
+                "code": CloseCode.ABNORMAL_CLOSURE,
+            }
+        else:
+            message = reader.result()
+        if message["type"] == "websocket.disconnect":
+            if pending:
+                logger.debug("Dropping %d unhandled messages", len(pending))
+            pending.clear()
+            pending.append(message)
+            if self._hook_running and self._task is not None:
+                self._left = True
+                self._task.cancel()
+            return
+        pending.append(message)
+        if self._hook_running:
+            self._read_ahead()
 
     def _start_idle_timer(self, timeout: float) -> None:
         view = self.view

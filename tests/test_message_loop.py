@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from django_wsviews import CloseCode
 from django_wsviews.message_loop import READ_AHEAD
 from django_wsviews.testing import WebSocketClient
@@ -54,3 +56,17 @@ async def test_past_the_read_ahead_bound_a_leave_waits_for_the_hook(
         ("disconnect", CloseCode.GOING_AWAY),
         ("send", "ConnectionClosed"),
     ]
+
+
+@pytest.mark.urls("tests.support.lifecycle_views")
+@pytest.mark.parametrize(
+    "message", ["timeout", "after:timeout", "wait_for", "after:wait_for"]
+)
+async def test_a_timeout_in_a_hook_times_out_the_hook_not_the_connection(
+    client_ws: WebSocketClient, message: str
+) -> None:
+    """asyncio.timeout() and wait_for() in receive() raise TimeoutError there; the socket stays open."""
+    async with client_ws.connect("/ws/timeout-in-hook/") as ws:
+        for _ in range(3):
+            await ws.send(message)
+            assert await ws.receive(timeout=5) == f"timed out: {message}"

@@ -103,3 +103,30 @@ class WeakHeldView(WebSocketView):
 
 
 ws_urlpatterns.append(path("ws/weak/", WeakHeldView.as_view()))
+
+
+class TimeoutInHookView(WebSocketView):
+    """
+    Each message: wait, bounded by a timeout, for something that never comes.
+
+    ``after:<s>`` suspends first (an await that completes), as a hook that
+    read the database would, then enters the timeout; ``wait_for`` uses
+    ``asyncio.wait_for()`` instead of ``asyncio.timeout()``.
+    """
+
+    async def receive(self, message: str | bytes) -> None:
+        text = str(message)
+        if text.startswith("after:"):
+            await asyncio.sleep(0)
+        never = asyncio.get_running_loop().create_future()
+        try:
+            if "wait_for" in text or not hasattr(asyncio, "timeout"):
+                await asyncio.wait_for(never, 0.05)
+            else:
+                async with asyncio.timeout(0.05):
+                    await never
+        except TimeoutError:
+            await self.send(f"timed out: {text}")
+
+
+ws_urlpatterns.append(path("ws/timeout-in-hook/", TimeoutInHookView.as_view()))
