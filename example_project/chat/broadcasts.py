@@ -2,7 +2,10 @@
 What the chat broadcasts, and to which groups.
 
 Every socket of a room joins the room's group and the announcements' group:
-a message reaches its room, an announcement every room. The JavaScript page
+a message reaches its room, an announcement every room. A room's messages
+go to a group of their own, its log, which keeps history
+(``WSVIEWS_HISTORY``): a page that reconnects resumes it, where the room's
+group carries what only matters now (typing, presence). The JavaScript page
 gets JSON (``chat.<room>``, ``chat.announcements``); the htmx page gets HTML
 rendered once per broadcast (``chat.<room>.html``,
 ``chat.announcements.html``). Broadcasts are plain function calls, from a
@@ -26,6 +29,11 @@ def room_group(room: str) -> str:
     return f"chat.{room}"
 
 
+def log_group(room: str) -> str:
+    """Return the group of a room's messages, which keeps history."""
+    return f"chat-log.{room}"
+
+
 def room_html_group(room: str) -> str:
     """Return the group of a room's htmx pages."""
     return f"chat.{room}.html"
@@ -34,7 +42,7 @@ def room_html_group(room: str) -> str:
 def publish_message(message: Message) -> None:
     """Send a saved message to every page of its room (in every process)."""
     broadcast(
-        room_group(message.room),
+        log_group(message.room),
         json={"event": "message", "message": message.as_json()},
     )
     broadcast_html(

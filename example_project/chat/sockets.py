@@ -19,17 +19,18 @@ from django_wsviews import (
     action,
 )
 from django_wsviews.htmx import HtmxMessage, HtmxWebSocketView
+from django_wsviews.presence import asend_presence_state
 
 from .broadcasts import (
     ANNOUNCEMENTS,
     ANNOUNCEMENTS_HTML,
+    log_group,
     publish_message,
     room_group,
     room_html_group,
 )
 from .forms import MessageForm
 from .models import TEXT_MAX_LENGTH, Message
-from .views import HISTORY
 
 
 @dataclass
@@ -46,21 +47,17 @@ class PostMessage:
             raise ValueError(f"Messages have at most {TEXT_MAX_LENGTH} characters.")
 
 
-@dataclass
-class History:
-    """The payload of ``history``: the id of the last message the page has."""
-
-    after: int = 0
-
-
 class ChatRoomView(LoginRequiredMixin, JsonWebSocketView):
     """
     A room's socket, at ``ws/chat/<room>/``, for logged-in users.
 
-    Joins the room's group and the announcements' on accept. Actions:
-    ``post`` saves a message and broadcasts it to the room, ``typing`` tells
-    the others, ``history`` returns what a page missed while it was
-    disconnected.
+    Joins the room's group and the announcements' on accept, and is present
+    in the room's group: the page gets the room's members on connect, then
+    a ``wsviews.presence_diff`` as people come and go. Actions:
+    ``post`` saves a message and broadcasts it to the room's log, ``typing``
+    tells the others. The log keeps history: a page that reconnects gets the
+    messages it missed first (the JavaScript client asks, with the seq of
+    the last one it saw), or a reset.
     """
 
     # An anonymous socket is accepted then closed with 4401, which the
@@ -71,7 +68,18 @@ class ChatRoomView(LoginRequiredMixin, JsonWebSocketView):
     limits = Limits(rate=(20, 4))
 
     def get_group_names(self) -> list[str]:
-        return [room_group(self.kwargs["room"]), ANNOUNCEMENTS]
+        room = self.kwargs["room"]
+        return [room_group(room), log_group(room), ANNOUNCEMENTS]
+
+    def get_history_group(self) -> str:
+        return log_group(self.kwargs["room"])
+
+    def get_presence_groups(self) -> list[str]:
+        return [room_group(self.kwargs["room"])]
+
+    async def connect(self) -> None:
+        await self.accept()
+        await asend_presence_state(self)  # who is online, before any change
 
     @action
     def post(self, payload: PostMessage) -> dict[str, Any]:
@@ -90,16 +98,6 @@ class ChatRoomView(LoginRequiredMixin, JsonWebSocketView):
             json={"event": "typing", "user": self.request.user.get_username()},
             sender=self.connection_id,
         )
-
-    @action
-    def history(self, payload: History) -> list[dict[str, Any]]:
-        """Return the room's messages after ``after``, oldest first (at most 50)."""
-        messages = (
-            Message.objects.filter(room=self.kwargs["room"], pk__gt=payload.after)
-            .select_related("user")
-            .order_by("pk")[:HISTORY]
-        )
-        return [message.as_json() for message in messages]
 
     async def receive_group(self, message: GroupMessage) -> None:
         if message.sender == self.connection_id:

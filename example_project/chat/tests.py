@@ -133,12 +133,46 @@ class SocketTests(TestCase):
 
             yield connect
 
+    async def receive_event(self, ws: WebSocketTestConnection) -> Any:
+        """Return the next JSON message that is not a presence event."""
+        while True:
+            content = await ws.receive_json()
+            if not str(content.get("event", "")).startswith("wsviews.presence_"):
+                return content
+
     async def call(
         self, ws: WebSocketTestConnection, action: str, payload: Any = None
     ) -> Any:
         """Call an action; return its reply."""
         await ws.send_json({"action": action, "id": 1, "payload": payload})
-        return await ws.receive_json()
+        return await self.receive_event(ws)
+
+    async def test_room_lists_who_is_online(self) -> None:
+        """A page gets the room's members on connect, then one join and one leave per user."""
+        async with self.sockets() as connect:
+            ada = await connect(self.ada, "/ws/chat/alpha/")
+            state = await ada.receive_json()
+            self.assertEqual(state["event"], "wsviews.presence_state")
+            self.assertEqual(list(state["members"]), [f"user:{self.ada.pk}"])
+            bea_key = f"user:{self.bea.pk}"
+            self.assertEqual(  # ada's own arrival
+                list((await ada.receive_json())["joins"]), [f"user:{self.ada.pk}"]
+            )
+            tabs = [await connect(self.bea, "/ws/chat/alpha/") for _ in range(2)]
+            joined = await ada.receive_json()
+            self.assertEqual(joined["event"], "wsviews.presence_diff")
+            self.assertEqual(list(joined["joins"]), [bea_key])
+            connection = next(iter(joined["joins"][bea_key]["connections"].values()))
+            self.assertEqual(connection["username"], "bea")
+            for tab in tabs:
+                await tab.close()
+            left = await ada.receive_json()
+            self.assertEqual(
+                (list(left["joins"]), list(left["leaves"])), ([], [bea_key])
+            )
+            # Had the second tab sent a join or leave, it would come before this.
+            await abroadcast(room_group("alpha"), json={"event": "marker"})
+            self.assertEqual(await ada.receive_json(), {"event": "marker"})
 
     async def test_anonymous_socket_is_closed_with_4401(self) -> None:
         """Logged out, the socket is told to log in, a code the JS client does not retry."""
@@ -169,12 +203,18 @@ class SocketTests(TestCase):
                 "event": "message",
                 "message": await sync_to_async(saved.as_json)(),
             }
-            self.assertEqual(await ada.receive_json(), event)
-            self.assertEqual(await bea.receive_json(), event)
+            # Messages are numbered in the room's log: "seq", to resume after.
+            seqs = set()
+            for ws in (ada, bea):
+                received = await self.receive_event(ws)
+                seqs.add(received.pop("seq"))
+                self.assertEqual(received, event)
+            self.assertEqual(len(seqs), 1)
+            self.assertRegex(seqs.pop(), r"^[0-9a-f]+:[0-9]+$")
 
             # Had beta's socket got the post, it would come before this.
             await abroadcast(room_group("beta"), json={"event": "marker"})
-            self.assertEqual(await other.receive_json(), {"event": "marker"})
+            self.assertEqual(await self.receive_event(other), {"event": "marker"})
 
     async def test_invalid_post_is_an_error_reply(self) -> None:
         """A blank or missing text is refused with "invalid"; the socket stays open."""
@@ -195,28 +235,30 @@ class SocketTests(TestCase):
             bea = await connect(self.bea, "/ws/chat/alpha/")
             await ada.send_json({"action": "typing"})  # a notification: no reply
             self.assertEqual(
-                await bea.receive_json(), {"event": "typing", "user": "ada"}
+                await self.receive_event(bea), {"event": "typing", "user": "ada"}
             )
             await abroadcast(room_group("alpha"), json={"event": "marker"})
-            self.assertEqual(await ada.receive_json(), {"event": "marker"})
+            self.assertEqual(await self.receive_event(ada), {"event": "marker"})
 
-    async def test_history_returns_what_came_after(self) -> None:
-        """history gives the room's messages after an id, oldest first, 50 at most."""
+    async def test_page_resumes_after_the_last_message_it_saw(self) -> None:
+        """A socket that comes back with the last seq it saw gets what was said meanwhile, first."""
         async with self.sockets() as connect:
-            messages = await sync_to_async(Message.objects.bulk_create)(
-                Message(room="alpha", user=self.ada, text=str(n)) for n in range(60)
-            )
-            await Message.objects.acreate(room="beta", user=self.ada, text="elsewhere")
-            ws = await connect(self.bea, "/ws/chat/alpha/")
-            first = messages[0].pk
-            reply = await self.call(ws, "history", {"after": first + 4})
-            self.assertEqual(
-                [m["text"] for m in reply["result"]], [str(n) for n in range(5, 55)]
-            )
-            reply = await self.call(ws, "history", {"after": first + 54})
-            self.assertEqual(
-                [m["text"] for m in reply["result"]], [str(n) for n in range(55, 60)]
-            )
+            ada = await connect(self.ada, "/ws/chat/alpha/")
+            bea = await connect(self.bea, "/ws/chat/alpha/")
+            await self.call(ada, "post", {"text": "one"})
+            seen = await self.receive_event(bea)
+            await bea.close()
+            for text in ("two", "three"):
+                await self.call(ada, "post", {"text": text})
+            bea = await connect(self.bea, "/ws/chat/alpha/", last_seq=seen["seq"])
+            missed = [await self.receive_event(bea) for _ in range(2)]
+            self.assertEqual([m["message"]["text"] for m in missed], ["two", "three"])
+
+    async def test_page_with_a_lost_history_gets_a_reset(self) -> None:
+        """A seq the server no longer knows (it restarted) gets a reset: the page reloads."""
+        async with self.sockets() as connect:
+            bea = await connect(self.bea, "/ws/chat/alpha/", last_seq="0ld:1")
+            self.assertEqual(await self.receive_event(bea), {"event": "wsviews.reset"})
 
     async def test_announcement_reaches_every_room(self) -> None:
         """An announcement reaches the JavaScript and the htmx sockets of every room."""
@@ -226,8 +268,8 @@ class SocketTests(TestCase):
             htmx = await connect(self.bea, "/ws/chat/gamma/htmx/")
             await sync_to_async(publish_announcement)("Tea at five", self.ada)
             event = {"event": "announcement", "text": "Tea at five", "user": "ada"}
-            self.assertEqual(await alpha.receive_json(), event)
-            self.assertEqual(await beta.receive_json(), event)
+            self.assertEqual(await self.receive_event(alpha), event)
+            self.assertEqual(await self.receive_event(beta), event)
             html = await htmx.receive()
             self.assertIn('hx-swap-oob="beforeend:#messages"', html)
             self.assertIn("Tea at five", html)
@@ -240,7 +282,7 @@ class SocketTests(TestCase):
             response = await self.async_client.post("/announce/", {"text": "Hello all"})
             self.assertRedirects(response, "/chat/", fetch_redirect_response=False)
             self.assertEqual(
-                await ws.receive_json(),
+                await self.receive_event(ws),
                 {"event": "announcement", "text": "Hello all", "user": "ada"},
             )
 
@@ -264,7 +306,7 @@ class SocketTests(TestCase):
             self.assertIn(f'data-id="{saved.pk}"', message)
             self.assertIn("from htmx", message)
             self.assertEqual(
-                (await page.receive_json())["message"]["text"], "from htmx"
+                (await self.receive_event(page))["message"]["text"], "from htmx"
             )
 
     async def test_htmx_form_errors_come_back_with_the_form(self) -> None:

@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from django_wsviews import BroadcastError
+from django_wsviews import BroadcastError, last_seq
 
-from .broadcasts import publish_announcement
+from .broadcasts import log_group, publish_announcement, room_group
 from .forms import AnnounceForm, MessageForm, RoomForm
 from .models import Message
 
@@ -59,7 +59,15 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
     return render(
         request,
         "chat/room.html",
-        {"room": room, "history": last_messages(room)},
+        {
+            # Read before the messages: the page's first connection resumes
+            # from there, so nothing said meanwhile is missed (a message both
+            # shown and replayed is shown once: the page drops it by its id).
+            "last_seq": last_seq(log_group(room)),
+            "room": room,
+            "history": last_messages(room),
+            "group": room_group(room),
+        },
     )
 
 

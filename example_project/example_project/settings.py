@@ -107,6 +107,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # groups between processes.
 WSVIEWS_BACKEND = "django_wsviews.backends.memory.MemoryBackend"
 
+# A room's messages keep history (chat.broadcasts.log_group): a page that
+# reconnects gets what was said meanwhile, or a reset when that is lost
+# (this in-memory history is gone when the server restarts).
+WSVIEWS_HISTORY = {"chat-log.*": {"MAX_MESSAGES": 100, "MAX_AGE": 24 * 3600}}
+
 # Show django_wsviews' log records (hook exceptions, refused handshakes) on
 # the console.
 LOGGING = {

@@ -3,22 +3,23 @@
  *
  * Out: client.call("post", {text}) and client.notify("typing"), actions of
  * chat.sockets.ChatRoomView. In: what the room's groups broadcast,
- * {"event": "message" | "typing" | "announcement", ...}. After a reconnect,
- * client.call("history", {after}) fetches what was said meanwhile.
+ * {"event": "message" | "typing" | "announcement", ...}, and the room's
+ * presence events, which keep the "Online" line. Messages carry a "seq": the
+ * client resumes after the last one when it reconnects (the first time,
+ * after the page's data-last-seq), so the server replays what was said
+ * meanwhile; a "reset" (the server lost its history) reloads the page.
  *
  * The page's state ("connecting", "open", "reconnecting", "closed") is in
  * the root element's data-state attribute.
  */
 
 // "wsviews" is django_wsviews/wsviews.js, mapped by {% wsviews_js %}.
-import { WsClient } from "wsviews";
+import { Presence, WsClient } from "wsviews";
 
 /** Milliseconds between two "typing" notifications while the user types. */
 const TYPING_EVERY = 2000;
 /** Milliseconds a "... is typing" line stays without news. */
 const TYPING_SHOWN = 4000;
-/** Messages per "history" reply (chat.views.HISTORY). */
-const HISTORY = 50;
 
 const LABELS = {
   connecting: "connecting",
@@ -37,13 +38,15 @@ function startRoom(root) {
   const input = form.elements.text;
   const errorLine = root.querySelector("#error");
   const me = root.dataset.user;
+  const onlineLine = root.querySelector("#online");
+  // The room's members: a full list on connect, then who comes and goes.
+  const online = new Presence(onlineLine.dataset.group);
+  online.addEventListener("change", renderOnline);
 
-  let lastId = 0;
   let typingSentAt = 0;
   const typists = new Map(); // user -> timer hiding them
 
   for (const item of list.querySelectorAll("li[data-id]")) {
-    lastId = Math.max(lastId, Number(item.dataset.id));
     item.classList.toggle("mine", item.dataset.user === me);
   }
   for (const time of list.querySelectorAll("time[datetime]")) {
@@ -52,7 +55,9 @@ function startRoom(root) {
   list.scrollTop = list.scrollHeight;
 
   // The URL that {% ws_route "chat:room" room=room %} wrote into the page.
-  const client = WsClient.forRoute("chat:room");
+  const client = WsClient.forRoute("chat:room", {
+    lastSeq: root.dataset.lastSeq || null,
+  });
 
   function setState(state, text = LABELS[state]) {
     root.dataset.state = state;
@@ -64,16 +69,9 @@ function startRoom(root) {
     errorLine.hidden = !text;
   }
 
-  client.addEventListener("open", async (event) => {
-    setState("open");
-    if (event.reconnected) {
-      try {
-        await catchUp();
-      } catch (error) {
-        showError(`Some messages may be missing: ${error.message}`);
-      }
-    }
-  });
+  client.addEventListener("open", () => setState("open"));
+  // The server cannot say what was missed: show the room as it is now.
+  client.addEventListener("reset", () => location.reload());
   client.addEventListener("reconnecting", () => setState("reconnecting"));
   client.addEventListener("close", (event) => {
     if (event.willReconnect) {
@@ -89,6 +87,7 @@ function startRoom(root) {
 
   function receive(data) {
     if (data === null || typeof data !== "object") return;
+    if (online.apply(data)) return;
     if (data.event === "message") {
       add(data.message);
       hideTypist(data.message.user);
@@ -99,16 +98,7 @@ function startRoom(root) {
     }
   }
 
-  /** Fetch, in batches, the messages after the last one on the page. */
-  async function catchUp() {
-    for (;;) {
-      const batch = await client.call("history", { after: lastId });
-      batch.forEach(add);
-      if (batch.length < HISTORY) return;
-    }
-  }
-
-  /** Show a message once, in the order of ids (a live one may beat history). */
+  /** Show a message once, in the order of ids (one shown may be replayed). */
   function add(message) {
     if (list.querySelector(`li[data-id="${message.id}"]`)) return;
     const item = element("li", "message");
@@ -125,7 +115,6 @@ function startRoom(root) {
       before = other;
     }
     append(item, before);
-    lastId = Math.max(lastId, message.id);
   }
 
   function announce({ user, text }) {
@@ -150,6 +139,14 @@ function startRoom(root) {
   function hideTypist(user) {
     clearTimeout(typists.get(user));
     if (typists.delete(user)) renderTypists();
+  }
+
+  /** One name per user, however many tabs; the metadata says who they are. */
+  function renderOnline() {
+    const names = [...online.members.values()].map(
+      (member) => Object.values(member.connections)[0]?.username ?? "someone",
+    );
+    onlineLine.textContent = names.sort().join(", ");
   }
 
   function renderTypists() {
