@@ -28,7 +28,6 @@ import pathlib
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -348,31 +347,7 @@ async def everyone_gets(clients: list[Client], ident: str, timeout: float) -> bo
 # The test ------------------------------------------------------------------------------------
 
 
-#: Known wrong, outside the backends: a receive hook runs inline on the
-#: connection's task until it first suspends, then moves to a task of its own
-#: (django_wsviews.message_loop). An ``asyncio.timeout()`` entered before that
-#: move later cancels the connection's task instead of the hook: the socket
-#: drops (1006) and the broadcast hangs. redis-py's connect and read timeouts
-#: are such timeouts; so is ``asyncio.wait_for()`` from Python 3.12 on (the
-#: NATS backend's flush, the Redis Cluster backend's bound), which before
-#: 3.12 waited in a task of its own. PostgreSQL's waits are psycopg's own.
-#: Strict: once the message loop is fixed, these markers must go.
-HOOK_TIMEOUT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="asyncio.timeout() in an inline receive hook cancels the connection",
-)
-AFFECTED = {"redis"} | (
-    {"nats", "redis-cluster"} if sys.version_info >= (3, 12) else set()
-)
-
-
-@pytest.mark.parametrize(
-    "broker",
-    [
-        pytest.param(name, marks=[HOOK_TIMEOUT_BUG] if name in AFFECTED else [])
-        for name in BROKERS
-    ],
-)
+@pytest.mark.parametrize("broker", list(BROKERS))
 async def test_cut_and_heal(
     network: Network,
     broker: str,
