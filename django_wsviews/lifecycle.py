@@ -12,16 +12,16 @@ from the end of the handshake to ``disconnect()``::
 Concurrency, all of it:
 
 - The connection's own task runs the message loop
-  (:mod:`django_wsviews.message_loop`). A receive hook runs on it inline
-  until the hook first suspends; only then does the hook get a task of its
-  own, while the loop reads ahead, so a client that leaves is noticed at
-  once and the hook cancelled.
+  (:mod:`django_wsviews.message_loop`) and each receive hook, start to end
+  (so a timeout in a hook cancels the hook). While a hook waits, the loop
+  reads ahead, so a client that leaves is noticed at once and the hook
+  cancelled.
 - Hooks never overlap: ``connect()``, the receive hooks, ``receive_group()``
   and the policy hooks pass one :class:`~django_wsviews.hooks.HookGate`, in
   the order they asked. A view may let group messages through concurrently
   (``receive_group_concurrently = True``).
 - Other work is a task of :attr:`Lifecycle.tasks`: group delivery, the
-  session watch, a suspended hook, a pending read. All are cancelled in one
+  session watch, a read ahead. All are cancelled in one
   place, on the way out. The idle timer is a loop timer, cancelled there too.
 - A plain ``def`` hook runs in a worker thread (see :mod:`django_wsviews.hooks`);
   nothing else of the connection does.
