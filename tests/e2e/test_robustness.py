@@ -234,7 +234,9 @@ async def test_client_vanishing_mid_flood_interrupts_a_view_that_never_yields(
     # not suspend; send() gives the loop a turn every YIELD_EVERY sends, so
     # the disconnect is read and the hook cancelled.
     mark = server.mark()
-    count, size = 2000, 1024
+    # Enough that the flood outlasts the client's leaving on a server that
+    # buffers every send without pushing back (granian).
+    count, size = 20000, 1024
     async with ws_connect(server, "/ws/flood/greedy/") as ws:
         await ws.send(f"{count} {size}")
         assert len(await recv(ws)) == size  # the flood is under way
