@@ -270,7 +270,7 @@ class _ConnectionContext:
             SyncToAsync.context_to_thread_executor[context] = thread
         else:  # hygiene is off (the test client), or an outer context rules
             outer = self._outer = ThreadSensitiveContext()
-            await outer.__aenter__()
+            await outer.__aenter__()  # type: ignore[no-untyped-call]
         self._thread_token = connection_thread.set(self._thread)
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -283,9 +283,10 @@ class _ConnectionContext:
                     # database connections before asgiref ends it.
                     await sync_to_async(close_connections)()
             finally:
-                await outer.__aexit__(*exc_info)
+                await outer.__aexit__(*exc_info)  # type: ignore[no-untyped-call]
             return
         context = self._context
+        assert context is not None  # entered, with hygiene
         del SyncToAsync.context_to_thread_executor[context]
         SyncToAsync.thread_sensitive_context.reset(self._token)
         thread = self._thread

@@ -23,7 +23,8 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.core.signals import got_request_exception
 
 from .db import connection_thread, run_in_thread
 from .exceptions import ConnectionClosed
@@ -38,6 +39,7 @@ __all__ = [
     "call_guarded",
     "call_hook",
     "exception_observer",
+    "fail_by_default",
     "is_async",
     "observe_exception",
     "report_exception",
@@ -139,6 +141,34 @@ async def call_guarded(
         )
     except Exception as exc:
         await report_exception(view, exc)
+
+
+async def fail_by_default(view: HookOwner, exc: Exception) -> None:
+    """
+    The default ``handle_exception()``: log, signal, then refuse or close.
+
+    Logs ``exc`` with its traceback on the ``django_wsviews`` logger, sends
+    Django's ``got_request_exception``, then refuses the handshake with 500
+    (before accept) or closes with 1011 (after).
+    """
+    from .connection import State
+
+    observe_exception(exc)
+    status = 500 if view.state is State.CONNECTING else CloseCode.INTERNAL_ERROR
+    logger.error(
+        "Error in WebSocket view %s at %s",
+        type(view).__qualname__,
+        view.request.path,
+        exc_info=exc,
+        extra={"status_code": status, "request": view.request},
+    )
+    await sync_to_async(got_request_exception.send)(
+        sender=type(view), request=view.request
+    )
+    if view.state is State.CONNECTING:
+        await view.reject(500)
+    elif view.state is State.OPEN:
+        await view.close(CloseCode.INTERNAL_ERROR)
 
 
 async def report_exception(view: HookOwner, exc: Exception) -> None:

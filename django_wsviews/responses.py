@@ -1,16 +1,16 @@
-"""HTTP answers to WebSocket handshakes: refusals, and 426 for plain HTTP."""
+"""HTTP answers to WebSocket handshakes: refusals, and 426 for plain HTTP to a view."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from .status import CloseCode
 
-__all__ = ["deny", "response_headers", "upgrade_required"]
+__all__ = ["deny", "response_headers", "upgrade_required", "view_callable"]
 
 DENIAL_EXTENSION = "websocket.http.response"
 
@@ -25,6 +25,29 @@ def upgrade_required() -> HttpResponse:
     response["Upgrade"] = "websocket"
     response["Connection"] = "Upgrade"
     return response
+
+
+def view_callable(view_class: type, initkwargs: dict[str, Any]) -> Callable[..., Any]:
+    """
+    Return what ``view_class.as_view(**initkwargs)`` puts in a URLconf.
+
+    It carries ``view_class`` and ``view_initkwargs`` (the handshake builds
+    the view from them) and the attributes decorators left on
+    ``dispatch()`` (``login_not_required``, through ``method_decorator``), as
+    Django's views do; called by Django's HTTP handler (the view was routed
+    in ``urlpatterns``), it answers 426 Upgrade Required.
+    """
+
+    async def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return upgrade_required()
+
+    view.view_class = view_class  # type: ignore[attr-defined]
+    view.view_initkwargs = initkwargs  # type: ignore[attr-defined]
+    view.__doc__ = view_class.__doc__
+    view.__module__ = view_class.__module__
+    view.__qualname__ = f"{view_class.__qualname__}.as_view.<locals>.view"
+    view.__dict__.update(view_class.dispatch.__dict__)  # type: ignore[attr-defined]
+    return view
 
 
 def response_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:

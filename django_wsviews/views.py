@@ -27,9 +27,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from asgiref.sync import sync_to_async
-from django.core.signals import got_request_exception
-from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
 from . import conf
@@ -38,12 +35,12 @@ from .connection import State, WebSocketConnection
 from .envelope import GroupMessage
 from .exceptions import ConnectionClosed, InvalidState
 from .groups import validate_group_name
-from .hooks import observe_exception
+from .hooks import fail_by_default
 from .lifecycle import Lifecycle
 from .limits import Limits
 from .log import get_logger
 from .request import WebSocketRequest
-from .responses import upgrade_required
+from .responses import view_callable
 from .status import CloseCode
 
 if TYPE_CHECKING:
@@ -151,23 +148,7 @@ class WebSocketView(WebSocketConnection):
                     f"argument to {cls.__name__}.as_view(): override the method "
                     "in a subclass instead."
                 )
-
-        async def view(
-            request: HttpRequest, *args: Any, **kwargs: Any
-        ) -> HttpResponseBase:
-            # Reached only through Django's HTTP handler: WebSocket connections
-            # are served by django_wsviews.asgi, which instantiates view_class.
-            return upgrade_required()
-
-        view.view_class = cls  # type: ignore[attr-defined]
-        view.view_initkwargs = initkwargs  # type: ignore[attr-defined]
-        view.__doc__ = cls.__doc__
-        view.__module__ = cls.__module__
-        view.__qualname__ = f"{cls.__qualname__}.as_view.<locals>.view"
-        # Decorators applied to dispatch() (e.g. login_not_required, through
-        # method_decorator) show on the callable, as for Django's views.
-        view.__dict__.update(cls.dispatch.__dict__)
-        return view
+        return view_callable(cls, initkwargs)
 
     # Set-up ---------------------------------------------------------------
 
@@ -244,22 +225,7 @@ class WebSocketView(WebSocketConnection):
         the test client, an exception that reaches this default is raised in
         the test too: see :mod:`django_wsviews.testing`.)
         """
-        observe_exception(exc)
-        status = 500 if self._state is State.CONNECTING else CloseCode.INTERNAL_ERROR
-        logger.error(
-            "Error in WebSocket view %s at %s",
-            type(self).__qualname__,
-            self.request.path,
-            exc_info=exc,
-            extra={"status_code": status, "request": self.request},
-        )
-        await sync_to_async(got_request_exception.send)(
-            sender=type(self), request=self.request
-        )
-        if self._state is State.CONNECTING:
-            await self.reject(500)
-        elif self._state is State.OPEN:
-            await self.close(CloseCode.INTERNAL_ERROR)
+        await fail_by_default(self, exc)
 
     # Handshake checks -------------------------------------------------------
 
