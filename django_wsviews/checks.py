@@ -14,7 +14,7 @@ Routes:
 
 Settings (each setting's rule is declared once, in :data:`.conf.SETTINGS`):
 
-- ``django_wsviews.E010`` to ``E022``: a ``WSVIEWS_*`` setting has a value
+- ``django_wsviews.E010`` to ``E025``: a ``WSVIEWS_*`` setting has a value
   that cannot work, one id per setting (see ``conf.SETTINGS``).
 - ``django_wsviews.E030``: ``WSVIEWS_BACKEND`` is neither a dotted path nor a
   ``{"BACKEND": ..., "OPTIONS": {...}}`` dict.
