@@ -197,6 +197,11 @@ class Lifecycle:
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``coro`` as a task of this connection, in the connection's context."""
+        if not asyncio.iscoroutine(coro):
+            # A server's own future (granian's receive()) would get our
+            # callbacks, and granian keeps some of its futures, with them,
+            # past the connection: a task of ours waits on it instead.
+            coro = _awaited(coro)
         task = self.view._context.run(asyncio.ensure_future, coro)
         tasks = self.tasks
         if tasks is None:
@@ -250,3 +255,7 @@ class Lifecycle:
         loop = MessageLoop(self.view, self.gate, self.limits, self._session, self.spawn)
         self.on_exit(loop.stop)
         return loop.run()
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable

@@ -237,3 +237,72 @@ async def test_nothing_can_be_sent_from_disconnect(
         ("disconnect", CloseCode.NORMAL_CLOSURE),
         ("send", "ConnectionClosed"),
     ]
+
+
+class ServerFuture(asyncio.Future[Any]):
+    """What granian's receive() returns: a future of the server's own, recording who waits on it."""
+
+    waiters: list[Any] = []
+
+    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
+        ServerFuture.waiters.append(fn)
+        super().add_done_callback(fn, context=context)
+
+
+@pytest.mark.urls("tests.support.urls")
+async def test_nothing_of_the_connection_waits_on_the_servers_own_futures() -> None:
+    """
+    A server whose receive() returns a future of its own (granian's native
+    one) gets only asyncio tasks' wake-ups as callbacks, never the
+    library's: granian keeps some of those futures alive past the connection,
+    and with them every view whose callback they held.
+    """
+    from django.core.handlers.asgi import ASGIHandler
+
+    from django_wsviews.asgi import WebSocketMiddleware
+
+    app = WebSocketMiddleware(ASGIHandler())
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for message in (
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "one"},
+        {"type": "websocket.receive", "text": "two"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ):
+        inbox.put_nowait(message)
+    sent: list[Any] = []
+    fillers: list[asyncio.Future[None]] = []
+    ServerFuture.waiters = []
+
+    def receive() -> ServerFuture:
+        future = ServerFuture()
+
+        async def fill() -> None:
+            message = await inbox.get()
+            if not future.done():
+                future.set_result(message)
+
+        fillers.append(asyncio.ensure_future(fill()))
+        return future
+
+    async def send(message: dict[str, Any]) -> None:
+        await asyncio.sleep(0)  # the hook suspends in send(), so the loop reads ahead
+        sent.append(message.get("text") or message.get("status") or message["type"])
+
+    scope = {
+        "type": "websocket",
+        "path": "/ws/echo/",
+        "headers": [(b"host", b"testserver")],
+        "query_string": b"",
+        "subprotocols": [],
+        "asgi": {"version": "3.0"},
+        "extensions": {"websocket.http.response": {}},
+    }
+    await asyncio.wait_for(app(scope, receive, send), 5)  # type: ignore[arg-type]
+    assert sent == ["websocket.accept", "one", "two"]
+    assert ServerFuture.waiters  # the server's futures were waited on
+    assert [
+        waiter
+        for waiter in ServerFuture.waiters
+        if not isinstance(getattr(waiter, "__self__", None), asyncio.Task)
+    ] == []
