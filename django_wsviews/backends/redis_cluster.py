@@ -44,8 +44,9 @@ the promoted replica.
 
 Group history is not kept on a cluster yet (its Redis store needs one
 server): with ``WSVIEWS_HISTORY``, the backend is refused at startup, saying
-so. Presence is (:class:`~django_wsviews.backends.presence_redis.RedisClusterPresenceStore`:
-its keys share one hash slot, on one master).
+so. Presence is, by
+:class:`~django_wsviews.backends.presence_redis.RedisClusterPresenceStore`:
+its keys share one hash slot, on one master.
 """
 
 from __future__ import annotations
