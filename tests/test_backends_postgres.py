@@ -114,6 +114,22 @@ async def terminate(application_name: str) -> int:
 # The backend on its own ----------------------------------------------------------
 
 
+def test_a_write_on_a_cut_link_gives_up_after_10_seconds(
+    options: dict[str, Any],
+) -> None:
+    """Connections carry libpq's tcp_user_timeout, 10 s unless CONNECTION_KWARGS says otherwise."""
+    import psycopg
+
+    def in_effect(params: dict[str, Any]) -> str:
+        """What libpq holds for the open connection."""
+        with psycopg.connect(**params, autocommit=True) as conn:
+            return conn.info.get_parameters()["tcp_user_timeout"]
+
+    assert in_effect(connection_params(options)) == "10000"
+    mine = {**options, "CONNECTION_KWARGS": {"tcp_user_timeout": 2500}}
+    assert in_effect(connection_params(mine)) == "2500"
+
+
 async def test_payloads_over_the_notify_limit(backends: Any) -> None:
     """Messages far over NOTIFY's 8000 bytes arrive whole, in order, even from two senders at once."""
     inbox = Inbox()

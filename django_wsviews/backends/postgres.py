@@ -111,6 +111,10 @@ def connection_params(options: Mapping[str, Any]) -> dict[str, Any]:
         )
     params.update(extra)
     params.setdefault("connect_timeout", 5)
+    # On a network cut, a write fails after 10 s without acknowledgement
+    # (as Redis's socket_timeout), not after the kernel's minutes of
+    # retransmissions. Linux only; libpq ignores it elsewhere.
+    params.setdefault("tcp_user_timeout", 10_000)
     params.setdefault("application_name", "django-wsviews")
     return params
 
