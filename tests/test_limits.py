@@ -184,6 +184,7 @@ class TestEnforced:
             with pytest.raises(ConnectionClosed) as closed:
                 await ws.receive()
         assert closed.value.code == CloseCode.POLICY_VIOLATION
+        assert closed.value.reason == "Rate limit exceeded."
 
     async def test_rate_limit_hook_can_keep_the_socket(
         self, client_ws: WebSocketClient
@@ -284,6 +285,22 @@ class TestConnectionsPerUser:
             with pytest.raises(HandshakeRejected) as refused:
                 await client.connect("/ws/user/")
         assert refused.value.status == 429
+
+    @override_settings(WSVIEWS_MAX_CONNECTIONS_PER_USER=2)
+    async def test_a_closed_socket_frees_one_slot_only(self) -> None:
+        """Closing one of a user's sockets frees one slot: the others still count."""
+        user = await User.objects.acreate(username="juggler")
+        client = WebSocketClient()
+        await client.aforce_login(user)
+        first = await client.connect("/ws/user/")
+        second = await client.connect("/ws/user/")
+        await first.close()
+        third = await client.connect("/ws/user/")
+        with pytest.raises(HandshakeRejected) as refused:
+            await client.connect("/ws/user/")
+        assert refused.value.status == 429
+        await second.close()
+        await third.close()
 
     @override_settings(WSVIEWS_MAX_CONNECTIONS_PER_USER=1)
     async def test_anonymous_connections_are_not_counted(self) -> None:

@@ -11,7 +11,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.models import User
 from django.test import RequestFactory
 
-from django_wsviews import CloseCode, sessions
+from django_wsviews import CloseCode, ConnectionClosed, sessions
 from django_wsviews.testing import WebSocketClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,7 +66,12 @@ async def test_recheck_each_message() -> None:
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key(client))
     await sync_to_async(store.delete)()
     await ws.send("b")
-    assert await ws.wait_closed() == CloseCode.UNAUTHORIZED
+    with pytest.raises(ConnectionClosed) as closed:
+        await ws.receive()
+    assert (closed.value.code, closed.value.reason) == (
+        CloseCode.UNAUTHORIZED,
+        "Session ended.",
+    )
 
 
 async def test_recheck_periodically() -> None:
