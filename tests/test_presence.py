@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_wsviews import PresenceMember, WebSocketView, apresence, presence
@@ -276,3 +277,16 @@ async def test_an_unreachable_store_leaves_the_connection_up(
         assert len(await connection.receive_text()) == 32
         await connection.close()
     assert "Could not enter WebSocket /ws/presence/down/" in caplog.text
+
+
+async def test_a_backend_without_a_presence_store_refuses_presence(
+    client: WebSocketClient, settings: Any
+) -> None:
+    """On a group backend with no presence store, a presence view is refused with 500, and apresence() raises."""
+    settings.WSVIEWS_BACKEND = "tests.support.promise_views.StorelessBackend"
+    client.raise_view_exceptions = False
+    with pytest.raises(HandshakeRejected) as refused:
+        await client.connect("/ws/presence/lobby/?user=ada")
+    assert refused.value.status == 500
+    with pytest.raises(ImproperlyConfigured, match="has no presence store"):
+        await apresence("room.lobby")

@@ -19,6 +19,7 @@ from django_wsviews import (
     WebSocketView,
     action,
 )
+from django_wsviews.backends import BaseBackend
 
 #: Django 5.1's marker; earlier versions have no LoginRequiredMiddleware either.
 login_not_required: Callable[[Any], Any] = getattr(
@@ -145,3 +146,16 @@ class BrokenBeforeAcceptView(WebSocketView):
 
     async def handle_exception(self, exc: Exception) -> None:
         raise RuntimeError("failed too") from exc
+
+
+class StorelessBackend(BaseBackend):
+    """A group backend with no presence store (delivers nothing)."""
+
+    async def subscribe(self, groups: Any) -> None:
+        """Subscribe nothing."""
+
+    async def unsubscribe(self, groups: Any) -> None:
+        """Unsubscribe nothing."""
+
+    async def publish(self, group: str, payload: bytes) -> None:
+        """Publish nothing."""
