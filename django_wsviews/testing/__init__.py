@@ -23,9 +23,9 @@ from .broadcasts import BroadcastCapture, CapturedBroadcast, capture_broadcasts
 from .client import DEFAULT_EXTENSIONS as DEFAULT_EXTENSIONS
 from .client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from .client import WebSocketClient
+from .client import _Connecting as _Connecting
 from .connection import ClientDisconnected as ClientDisconnected
 from .connection import Closed, WebSocketTestConnection
-from .connection import _Connecting as _Connecting
 
 __all__ = [
     "BroadcastCapture",

@@ -19,8 +19,9 @@ and the view's exceptions raised in the test.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from http.cookies import SimpleCookie
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -28,7 +29,8 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 
-from .connection import WebSocketTestConnection, _Connecting
+from ..status import CloseCode
+from .connection import WebSocketTestConnection
 
 __all__ = ["DEFAULT_EXTENSIONS", "DEFAULT_TIMEOUT", "WebSocketClient"]
 
@@ -41,6 +43,39 @@ _SAFE = "/=&;%+?:@!$'()*,~"
 #: What uvicorn and hypercorn advertise; pass ``extensions={}`` to get a
 #: daphne-like server without the denial-response extension.
 DEFAULT_EXTENSIONS: dict[str, dict[str, Any]] = {"websocket.http.response": {}}
+
+
+class _Connecting:
+    """What :meth:`WebSocketClient.connect` returns: awaitable, or an async context."""
+
+    def __init__(
+        self,
+        connection: WebSocketTestConnection,
+        before: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.connection = connection
+        self._before = before
+
+    async def _open(self) -> WebSocketTestConnection:
+        if self._before is not None:
+            await self._before()
+        return await self.connection._handshake()
+
+    def __await__(self) -> Generator[Any, None, WebSocketTestConnection]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> WebSocketTestConnection:
+        return await self._open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # A view's exception still waiting is raised, unless the block is
+        # already failing: that failure is the one to see.
+        await self.connection._close(CloseCode.NORMAL_CLOSURE, exc is None)
 
 
 class WebSocketClient:

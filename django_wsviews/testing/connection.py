@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Generator
-from types import TracebackType
 from typing import Any
 
 from django.core.signals import got_request_exception
@@ -85,39 +83,6 @@ class Closed(int):
         return super().__eq__(other)
 
     __hash__ = int.__hash__
-
-
-class _Connecting:
-    """What :meth:`WebSocketClient.connect` returns: awaitable, or an async context."""
-
-    def __init__(
-        self,
-        connection: WebSocketTestConnection,
-        before: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self.connection = connection
-        self._before = before
-
-    async def _open(self) -> WebSocketTestConnection:
-        if self._before is not None:
-            await self._before()
-        return await self.connection._handshake()
-
-    def __await__(self) -> Generator[Any, None, WebSocketTestConnection]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> WebSocketTestConnection:
-        return await self._open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # A view's exception still waiting is raised, unless the block is
-        # already failing: that failure is the one to see.
-        await self.connection._close(CloseCode.NORMAL_CLOSURE, exc is None)
 
 
 class WebSocketTestConnection:
