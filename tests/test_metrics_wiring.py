@@ -101,6 +101,18 @@ async def test_a_view_that_closes_is_counted_as_the_view(
     assert metrics.snapshot().closes == {(4000, "view"): 1}
 
 
+async def test_an_idle_close_is_the_servers(
+    sent: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """The idle timeout's 1001 counts as closed by django-wsviews, as its limits do."""
+    client = WebSocketClient(timeout=T)
+    async with client.connect("/ws/idle/") as ws:
+        assert await ws.wait_closed() == CloseCode.GOING_AWAY
+    [closed] = [kwargs for name, kwargs in sent if name == "closed"]
+    assert closed["closed_by"] is ClosedBy.SERVER
+    assert metrics.snapshot().closes == {(1001, "server"): 1}
+
+
 @pytest.mark.parametrize(
     ("path", "headers", "status", "reason"),
     [
