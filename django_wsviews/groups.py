@@ -113,6 +113,7 @@ def _encode(
     content: Any,
     sender: str | None,
     meta: Mapping[str, Any] | None,
+    history_kept: bool = True,
 ) -> bytes:
     if content is not _MISSING:
         if message is not None:
@@ -122,7 +123,7 @@ def _encode(
         raise TypeError("Pass a message (str or bytes) or json=... to broadcast.")
     if sender is not None and not isinstance(sender, str):
         raise TypeError(f"sender is a str, not {type(sender).__name__}.")
-    if history.limits_for(group) is not None:
+    if history_kept and history.limits_for(group) is not None:
         history.check_message(group, message, None if content is _MISSING else content)
     return encode_message(group, message, sender=sender, meta=meta)
 
@@ -135,11 +136,13 @@ def _encode(
 publish_observers: list[Callable[[bytes, Any], None]] = []
 
 
-async def _publish(group: str, payload: bytes, user: Any = None) -> None:
+async def _publish(
+    group: str, payload: bytes, user: Any = None, history_kept: bool = True
+) -> None:
     """Publish ``payload`` to ``group``: the one place every sending function ends."""
     hub = get_hub()
     _warn_if_nobody_listens(hub, group)
-    limits = history.limits_for(group)
+    limits = history.limits_for(group) if history_kept else None
     try:
         if limits is None:
             await hub.publish(group, payload)
@@ -186,6 +189,7 @@ def _sync_publish(
     user: Any = None,
     on_commit: bool = False,
     using: str | None = None,
+    history_kept: bool = True,
 ) -> None:
     try:
         asyncio.get_running_loop()
@@ -195,11 +199,13 @@ def _sync_publish(
         raise RuntimeError(
             f"{name}() is for sync code; in async code, use await a{name}() instead."
         )
-    if not (on_commit and _deferred(group, payload, user, using)):
-        async_to_sync(_publish)(group, payload, user)
+    if not (on_commit and _deferred(group, payload, user, using, history_kept)):
+        async_to_sync(_publish)(group, payload, user, history_kept)
 
 
-def _deferred(group: str, payload: bytes, user: Any, using: str | None) -> bool:
+def _deferred(
+    group: str, payload: bytes, user: Any, using: str | None, history_kept: bool
+) -> bool:
     """
     Have the outermost transaction open on ``using`` publish ``payload`` once it commits.
 
@@ -215,7 +221,7 @@ def _deferred(group: str, payload: bytes, user: Any, using: str | None) -> bool:
         # The transaction has committed: a failed broadcast is logged (by
         # _publish()), not raised out of the commit.
         with contextlib.suppress(BroadcastError):
-            async_to_sync(_publish)(group, payload, user)
+            async_to_sync(_publish)(group, payload, user, history_kept)
 
     transaction.on_commit(broadcast_after_commit, using=using, robust=True)
     return True
@@ -227,9 +233,10 @@ async def _async_publish(
     user: Any = None,
     on_commit: bool = False,
     using: str | None = None,
+    history_kept: bool = True,
 ) -> None:
-    if not (on_commit and _deferred(group, payload, user, using)):
-        await _publish(group, payload, user)
+    if not (on_commit and _deferred(group, payload, user, using, history_kept)):
+        await _publish(group, payload, user, history_kept)
 
 
 async def abroadcast(
@@ -241,6 +248,7 @@ async def abroadcast(
     meta: Mapping[str, Any] | None = None,
     on_commit: bool = False,
     using: str | None = None,
+    history: bool = True,
 ) -> None:
     """
     Send ``message`` (``str``: a text frame, ``bytes``: a binary frame), or
@@ -264,6 +272,9 @@ async def abroadcast(
 
     To a group with history (``WSVIEWS_HISTORY``), the message must be a
     JSON object without a ``"seq"`` key; each member gets it with its seq.
+    ``history=False`` sends it live only: not kept, never replayed, without
+    a seq, and of any content (a typing indicator, say; presence's events
+    go so).
 
     Raise TypeError or ValueError for a bad name or content (at once, also
     with ``on_commit``), and
@@ -271,8 +282,8 @@ async def abroadcast(
     the backend's server is unreachable.
     """
     validate_group_name(group)
-    payload = _encode(group, message, json, sender, meta)
-    await _async_publish(group, payload, None, on_commit, using)
+    payload = _encode(group, message, json, sender, meta, history)
+    await _async_publish(group, payload, None, on_commit, using, history)
 
 
 def broadcast(
@@ -284,6 +295,7 @@ def broadcast(
     meta: Mapping[str, Any] | None = None,
     on_commit: bool = False,
     using: str | None = None,
+    history: bool = True,
 ) -> None:
     """
     The sync twin of :func:`abroadcast`, for sync code; raise RuntimeError in async code.
@@ -299,8 +311,8 @@ def broadcast(
     the call was made in, rolls back; sent now outside a transaction.
     """
     validate_group_name(group)
-    payload = _encode(group, message, json, sender, meta)
-    _sync_publish(group, payload, "broadcast", None, on_commit, using)
+    payload = _encode(group, message, json, sender, meta, history)
+    _sync_publish(group, payload, "broadcast", None, on_commit, using, history)
 
 
 async def asend_to_user(

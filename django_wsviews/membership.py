@@ -256,6 +256,7 @@ class Membership:
             if resume is not None and message.group == resume.group:
                 if resume.is_duplicate(message):
                     continue
-                resume = None  # past the seam: no more duplicates can come
+                if message.seq is not None:  # not a live-only message
+                    resume = None  # past the seam: no more duplicates can come
             await target.deliver_group(message)
             metrics.group_message_delivered()

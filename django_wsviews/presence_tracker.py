@@ -217,7 +217,7 @@ async def announce(
         "leaves": {key: member_json(c) for key, c in (leaves or {}).items()},
     }
     try:
-        await abroadcast(group, json=event)
+        await abroadcast(group, json=event, history=False)  # never replayed
     except Exception as exc:  # BroadcastError, already logged by groups
         logger.debug("Presence diff to %r not sent: %s", group, exc)
 

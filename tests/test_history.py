@@ -74,6 +74,29 @@ async def test_resume_replays_then_live(client: WebSocketClient) -> None:
         await ws.assert_no_message()
 
 
+async def test_live_only_messages_are_never_replayed(client: WebSocketClient) -> None:
+    """history=False reaches members live, without a seq, of any content, and is not kept."""
+    async with client.connect("/ws/hist/a/") as ws:
+        await send_some("hist.a", range(1))
+        [seen] = await received(ws, 1)
+        await abroadcast("hist.a", "typing", history=False)
+        assert await ws.receive(T) == "typing"
+    await abroadcast("hist.a", json={"typing": True}, history=False)
+    await send_some("hist.a", range(1, 3))
+    async with client.connect("/ws/hist/a/", last_seq=seen["seq"]) as ws:
+        assert [m["n"] for m in await received(ws, 2)] == [1, 2]
+        await ws.assert_no_message()
+
+
+def test_live_only_messages_skip_the_history_rules() -> None:
+    """Only kept messages must be JSON objects; a live-only one may be any text or bytes."""
+    with pytest.raises(TypeError, match="JSON objects"):
+        broadcast("hist.a", "plain text")
+    broadcast("hist.a", "plain text", history=False)
+    broadcast("hist.a", b"\x00", history=False)
+    assert last_seq("hist.a") is None
+
+
 async def test_replay_goes_through_receive_group(client: WebSocketClient) -> None:
     """Replayed messages pass through the view's receive_group(), as live ones do."""
     async with client.connect("/ws/even/a/") as ws:

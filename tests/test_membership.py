@@ -12,7 +12,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_wsviews import CloseCode, abroadcast
 from django_wsviews import conf as wsconf
+from django_wsviews.backends.history_base import Seq
 from django_wsviews.envelope import GroupMessage
+from django_wsviews.history import Resume
 from django_wsviews.membership import Membership
 from django_wsviews.signals import ClosedBy
 from django_wsviews.testing import WebSocketClient
@@ -251,4 +253,38 @@ async def test_a_group_left_can_be_joined_again() -> None:
     await abroadcast("g", "again")
     await asyncio.wait_for(target.delivering.wait(), T)
     assert [m.data for m in target.delivered] == ["again"]
+    membership.leave_all()
+
+
+class Recorder(StandIn):
+    """A connection whose deliveries return at once."""
+
+    async def deliver_group(self, message: GroupMessage) -> None:
+        self.delivered.append(message)
+        if len(self.delivered) >= 4:
+            self.delivering.set()
+
+
+async def test_a_live_only_message_does_not_end_the_seam() -> None:
+    """After a replay, a live message without a seq passes, and duplicates after it are still dropped."""
+
+    def seq_message(offset: int | None) -> GroupMessage:
+        seq = None if offset is None else f"e1:{offset}"
+        return GroupMessage(group="g", data=f"m{offset}", seq=seq)
+
+    target = Recorder()
+    membership = Membership(target, max_groups=None)
+    membership.resume_with(
+        Resume(
+            group="g",
+            reset=False,
+            messages=(seq_message(1), seq_message(2)),
+            through=Seq("e1", 2),
+        )
+    )
+    for offset in (None, 2, 3):  # a presence diff, a duplicate, a new one
+        membership.deliver(seq_message(offset))
+    membership.start()
+    await asyncio.wait_for(target.delivering.wait(), T)
+    assert [m.seq for m in target.delivered] == ["e1:1", "e1:2", None, "e1:3"]
     membership.leave_all()
