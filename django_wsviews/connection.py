@@ -70,6 +70,8 @@ class WebSocketConnection:
 
     scope: Any
     request: Any
+    # Set by _attach(); until then no action can run (see _check_hook_thread()).
+    _loop_thread: int | None = None
 
     def _attach(
         self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -362,6 +364,11 @@ class WebSocketConnection:
         A plain thread, a Celery task or another process's loop cannot drive
         this connection: the server's ``send`` belongs to its event loop.
         """
+        if self._loop_thread is None:
+            raise InvalidState(
+                f"{what} was called on a view that is not serving a connection: "
+                "the server makes one view per connection (see as_view())."
+            )
         if getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not self._loop:
             raise InvalidState(
                 f"{what} was called from a thread that is not running a hook of "

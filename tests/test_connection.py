@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from django_wsviews.exceptions import HandshakeRejected
+from django_wsviews import WebSocketView
+from django_wsviews.exceptions import HandshakeRejected, InvalidState
 from django_wsviews.testing import WebSocketClient
 
 
@@ -40,3 +41,19 @@ async def test_reject_after_accept_raises_invalid_state(
         await ws.assert_no_message(timeout=0.05)
     [(_, message), *_] = promise_urls["scripted"]
     assert "use close()" in message
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda view: view.send("x"),
+        lambda view: view.accept(),
+        lambda view: view.close(),
+        lambda view: view.join("g"),
+    ],
+    ids=["send", "accept", "close", "join"],
+)
+def test_a_view_serving_no_connection_refuses_actions(action: Any) -> None:
+    """A view made by hand, serving no connection, raises InvalidState, not AttributeError."""
+    with pytest.raises(InvalidState, match="not serving a connection"):
+        action(WebSocketView())
