@@ -57,3 +57,9 @@ def test_a_view_serving_no_connection_refuses_actions(action: Any) -> None:
     """A view made by hand, serving no connection, raises InvalidState, not AttributeError."""
     with pytest.raises(InvalidState, match="not serving a connection"):
         action(WebSocketView())
+
+
+async def test_send_before_accept_says_so(client_ws: WebSocketClient) -> None:
+    """send() in connect(), before accept(), raises InvalidState naming the order."""
+    with pytest.raises(InvalidState, match=r"^send\(\) called before accept\(\)\.$"):
+        await client_ws.connect("/ws/early/")
