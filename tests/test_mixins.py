@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.urls import path
 
@@ -84,6 +85,17 @@ async def test_user_passes_test() -> None:
         await (await logged_in("plain")).connect("/ws/staff/")
     async with (await logged_in("boss", is_staff=True)).connect("/ws/staff/") as ws:
         assert await ws.receive() == "boss"
+
+
+async def test_missing_permission_required_names_the_view_and_the_fix() -> None:
+    """The error of a PermissionRequiredMixin without permission_required says what to do."""
+    client = await logged_in("y")
+    with pytest.raises(ImproperlyConfigured) as error:
+        await client.connect("/ws/misconfigured-permission/")
+    assert str(error.value) == (
+        "MisconfiguredPermissionView is missing the permission_required "
+        "attribute. Define it, or override get_permission_required()."
+    )
 
 
 class NoTestFuncView(UserPassesTestMixin, WebSocketView):
