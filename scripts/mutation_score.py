@@ -96,9 +96,13 @@ def main(patterns: list[str]) -> int:
     print(line("total", total))
     if total["not run"]:
         print(f"{total['not run']} mutants not run yet (interrupted?).")
-    stale = [n for n in accepted if n in codes and codes[n] not in SURVIVED]
-    for name in stale:
-        print(f"Listed as equivalent but killed or not run: {name}; remove it.")
+    for name in accepted:
+        if patterns and not any(fnmatch.fnmatch(name, p) for p in patterns):
+            continue
+        if name not in codes:
+            print(f"Listed as equivalent, but there is no such mutant now: {name}.")
+        elif codes[name] is not None and codes[name] not in SURVIVED:
+            print(f"Listed as equivalent, but no longer survives: {name}.")
     if survivors:
         print("\nSurvivors (see them with: .venv/bin/mutmut show NAME):")
         print("\n".join(f"  {s}" for s in survivors))
