@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -73,7 +73,54 @@ def _import_redis() -> Any:
     return redis
 
 
-class RedisBackend(ListeningBackend[bytes]):
+class PubSubReader(ListeningBackend[bytes]):
+    """
+    Read a redis-py pub/sub connection: the loop the Redis backends share.
+
+    Plain pub/sub and a cluster's sharded pub/sub differ only in the names
+    of their messages' types, given by the class attributes.
+    """
+
+    #: The type of a group message, and of a confirmed subscription.
+    message_type: ClassVar[str] = "message"
+    subscribe_type: ClassVar[str] = "subscribe"
+    #: The type of a subscription the server ended on its own, which ends
+    #: the connection (None: the server never does).
+    lost_type: ClassVar[str | None] = None
+
+    async def _read_pubsub(self, pubsub: Any, where: str = "") -> None:
+        """Read ``pubsub`` until it fails; PING it when silent for a health interval."""
+        pinged = False
+        while True:
+            message = await pubsub.get_message(timeout=self._health)
+            if message is None:
+                if pinged:
+                    raise ConnectionError(
+                        f"no answer to PING{where} in {2 * self._health} s"
+                    )
+                await pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            kind = message["type"]
+            if kind == self.message_type:
+                try:
+                    self.on_message(message["data"])
+                except Exception:
+                    self._log.exception("Error handing a group message to the hub")
+                await asyncio.sleep(0)  # let the members' delivery tasks run
+            elif kind == self.subscribe_type:
+                if message["channel"] in self._channels:
+                    self._active.add(message["channel"])
+                self._signal.notify()
+            elif kind == self.lost_type and message["channel"] in self._channels:
+                raise ConnectionError(
+                    f"the server{where} ended the subscription of "
+                    f"{message['channel']!r}"
+                )
+
+
+class RedisBackend(PubSubReader):
     """Publish and subscribe through Redis."""
 
     option_names = ListeningBackend.option_names | {
@@ -231,27 +278,7 @@ class RedisBackend(ListeningBackend[bytes]):
                 logger.debug("UNSUBSCRIBE failed (%s); the listener will resync.", exc)
 
     async def _receive(self, connection: Any) -> None:
-        pinged = False
-        while True:
-            message = await connection.get_message(timeout=self._health)
-            if message is None:
-                if pinged:
-                    raise ConnectionError(f"no answer to PING in {2 * self._health} s")
-                await connection.ping()
-                pinged = True
-                continue
-            pinged = False
-            kind = message["type"]
-            if kind == "message":
-                try:
-                    self.on_message(message["data"])
-                except Exception:
-                    logger.exception("Error handing a group message to the hub")
-                await asyncio.sleep(0)  # let the members' delivery tasks run
-            elif kind == "subscribe":
-                if message["channel"] in self._channels:
-                    self._active.add(message["channel"])
-                self._signal.notify()
+        await self._read_pubsub(connection)
 
 
 def connection_kwargs(redis: Any, options: Mapping[str, Any]) -> dict[str, Any]:

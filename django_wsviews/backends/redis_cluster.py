@@ -61,7 +61,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..log import get_logger
 from .base import ListeningBackend, MessageCallback
-from .redis import _import_redis, connection_kwargs
+from .redis import PubSubReader, _import_redis, connection_kwargs
 
 __all__ = ["RedisClusterBackend", "cluster_startup_nodes"]
 
@@ -123,7 +123,7 @@ class _Shards:
     stale: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class RedisClusterBackend(ListeningBackend[bytes]):
+class RedisClusterBackend(PubSubReader):
     """
     Publish and subscribe through a Redis Cluster's sharded pub/sub.
 
@@ -138,6 +138,11 @@ class RedisClusterBackend(ListeningBackend[bytes]):
         "PREFIX",
     }
     listener_name = "sharded pub/sub"
+    message_type = "smessage"
+    subscribe_type = "ssubscribe"
+    # A node ends a subscription it no longer owns: its slot moved
+    # (resharding, failover), and the listener starts again on the new map.
+    lost_type = "sunsubscribe"
     resubscribed_text = "re-subscribed %d groups"
     _log = logger
 
@@ -258,7 +263,7 @@ class RedisClusterBackend(ListeningBackend[bytes]):
 
     async def _receive(self, connection: _Shards) -> None:
         readers: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(self._read(name, pubsub))
+            asyncio.ensure_future(self._read_pubsub(pubsub, f" from {name}"))
             for name, pubsub in connection.pubsubs.items()
         ]
         readers.append(asyncio.ensure_future(connection.stale.wait()))
@@ -273,37 +278,6 @@ class RedisClusterBackend(ListeningBackend[bytes]):
             if error is not None:
                 raise error
         raise ConnectionError("the cluster's slot map changed")
-
-    async def _read(self, name: str, pubsub: Any) -> None:
-        pinged = False
-        while True:
-            message = await pubsub.get_message(timeout=self._health)
-            if message is None:
-                if pinged:
-                    raise ConnectionError(
-                        f"no answer to PING from {name} in {2 * self._health} s"
-                    )
-                await pubsub.ping()
-                pinged = True
-                continue
-            pinged = False
-            kind = message["type"]
-            if kind == "smessage":
-                try:
-                    self.on_message(message["data"])
-                except Exception:
-                    logger.exception("Error handing a group message to the hub")
-                await asyncio.sleep(0)  # let the members' delivery tasks run
-            elif kind == "ssubscribe":
-                if message["channel"] in self._channels:
-                    self._active.add(message["channel"])
-                self._signal.notify()
-            elif kind == "sunsubscribe" and message["channel"] in self._channels:
-                # Not ours: the node gave the slot away (resharding, failover).
-                raise ConnectionError(
-                    f"{name} ended the subscription of {message['channel']!r}: "
-                    "its slot moved"
-                )
 
 
 def _import_cluster() -> Any:
