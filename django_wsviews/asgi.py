@@ -45,7 +45,7 @@ from .handshake import HandshakeHandler, Proceed
 from .log import get_logger
 from .request import WebSocketRequest, get_script_prefix
 from .responses import deny, response_headers
-from .routing import ws_resolve
+from .routing import copy_match, resolve_shared
 from .signals import ClosedBy, RejectReason
 from .staticfiles import DebugStaticFilesHandler
 from .status import CloseCode
@@ -141,7 +141,9 @@ class WebSocketMiddleware:
             set_script_prefix(prefix)
         try:
             request = WebSocketRequest(scope)
-            match = ws_resolve(request.path_info, conf.settings.ROOT_URLCONF)
+            match, shared = resolve_shared(
+                request.path_info, conf.settings.ROOT_URLCONF
+            )
         except UnicodeDecodeError:
             # A query string that is not UTF-8: Django answers 400 for HTTP too.
             logger.warning(
@@ -192,7 +194,10 @@ class WebSocketMiddleware:
             return None
         view = view_class(**match.func.view_initkwargs)  # type: ignore[attr-defined]
         view.setup(request, receive, send, *match.args, **match.kwargs)
-        request.resolver_match = match
+        if shared:
+            request.share_resolver_match(match, copy_match)
+        else:
+            request.resolver_match = match
 
         response = await self.handler.handshake(request, view)
         if not isinstance(response, Proceed):

@@ -220,11 +220,12 @@ class HandshakeHandler(BaseHandler):
                 logger=security_logger,
             )
             return response
-        match: ResolverMatch = request.resolver_match  # type: ignore[assignment]
-        for process_view in self._view_middleware:
-            response = process_view(request, match.func, match.args, match.kwargs)
-            if response is not None:
-                return cast(HttpResponseBase, response)
+        if self._view_middleware:
+            match: ResolverMatch = request.resolver_match  # type: ignore[assignment]
+            for process_view in self._view_middleware:
+                response = process_view(request, match.func, match.args, match.kwargs)
+                if response is not None:
+                    return cast(HttpResponseBase, response)
         # With no middleware to add headers to it, one shared answer will do.
         return Proceed() if self._middleware else _shared_proceed()
 

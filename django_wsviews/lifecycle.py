@@ -47,6 +47,7 @@ from .limits import Limits, release_user_slot, take_user_slot
 from .log import get_logger
 from .membership import Membership
 from .message_loop import MessageLoop
+from .request import WebSocketRequest
 from .signals import RejectReason
 
 if TYPE_CHECKING:
@@ -252,6 +253,9 @@ class Lifecycle:
         (The loop's own coroutine, not one awaiting it: one frame fewer
         held per idle connection.)
         """
+        request = self.view.request
+        if isinstance(request, WebSocketRequest):
+            request.compact()
         loop = MessageLoop(self.view, self.gate, self.limits, self._session, self.spawn)
         self.on_exit(loop.stop)
         return loop.run()

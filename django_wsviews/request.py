@@ -22,13 +22,28 @@ from django.http import HttpRequest, QueryDict, parse_cookie
 from django.utils.functional import cached_property
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from asgiref.typing import WebSocketScope
+    from django.urls import ResolverMatch
 
 __all__ = ["WebSocketRequest", "get_script_prefix"]
 
 # ws -> http so that is_secure(), SECURE_PROXY_SSL_HEADER and CSRF's origin
 # logic behave as they do for the page that opened the socket.
 _HTTP_SCHEME = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
+
+
+class _SharedMatch:
+    """A resolver match shared by requests, and how to make a request's own copy."""
+
+    __slots__ = ("copy", "match")
+
+    def __init__(
+        self, match: ResolverMatch, copy: Callable[[ResolverMatch], ResolverMatch]
+    ) -> None:
+        self.match = match
+        self.copy = copy
 
 
 def get_script_prefix(scope: Any) -> str:
@@ -168,7 +183,7 @@ class WebSocketRequest(ASGIRequest):
         self.scope = scope
         self._post_parse_error = False
         self._read_started = False
-        self.resolver_match = None
+        self._resolver_match: ResolverMatch | _SharedMatch | None = None
         if _FORCED_SCRIPT_NAME:
             self.script_name = get_script_prefix(scope)
         else:  # Django 4.2's ignores FORCE_SCRIPT_NAME
@@ -181,6 +196,39 @@ class WebSocketRequest(ASGIRequest):
         self._query_string: str = query_string
 
     # What ASGIRequest.__init__ makes at once, made on first use -----------------
+
+    @property
+    def resolver_match(self) -> ResolverMatch | None:
+        """Return the route's match: a copy of the shared one, made on first read."""
+        match = self._resolver_match
+        if type(match) is _SharedMatch:
+            match = self._resolver_match = match.copy(match.match)
+        return match  # type: ignore[return-value]
+
+    @resolver_match.setter
+    def resolver_match(self, match: ResolverMatch | None) -> None:
+        self._resolver_match = match
+
+    def share_resolver_match(
+        self, match: ResolverMatch, copy: Callable[[ResolverMatch], ResolverMatch]
+    ) -> None:
+        """
+        Hold ``match``, which other requests share, as this request's match.
+
+        Reading ``resolver_match`` returns ``copy(match)``, made on the first
+        read: a connection whose code never reads it holds no copy.
+        """
+        self._resolver_match = _SharedMatch(match, copy)
+
+    def compact(self) -> None:
+        """
+        Forget what can be made again from the scope: the headers, decoded.
+
+        Called once the connection is open and may idle for hours; the next
+        read of a header decodes them again. (Once ``META`` is made, it holds
+        them: code may have changed it, so it stays.)
+        """
+        self.__dict__.pop("_header_meta", None)
 
     @cached_property
     def _header_meta(self) -> dict[str, str]:

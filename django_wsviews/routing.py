@@ -133,6 +133,19 @@ def ws_resolve(path: str, urlconf: Any = None) -> ResolverMatch:
     call returns a :class:`~django.urls.ResolverMatch` of its own, whose
     ``kwargs`` a view may change freely.
     """
+    match, shared = resolve_shared(path, urlconf)
+    return copy_match(match) if shared else match
+
+
+def resolve_shared(path: str, urlconf: Any = None) -> tuple[ResolverMatch, bool]:
+    """
+    Resolve ``path`` as :func:`ws_resolve` does, without copying a cached match.
+
+    Return the match and whether it is shared: the cache's own, to be read
+    and never changed; :func:`copy_match` makes one of its own. The handshake
+    reads the route from it, and its request copies it only when something
+    reads ``request.resolver_match``: an idle connection holds no copy.
+    """
     return _cached_resolve(get_ws_resolver(urlconf), path)
 
 
@@ -197,8 +210,7 @@ class _ResolvedPaths:
     __slots__ = ("impure", "matches")
 
     def __init__(self) -> None:
-        # path -> (match, the names of its attributes that are dicts or lists)
-        self.matches: dict[str, tuple[ResolverMatch, tuple[str, ...]]] = {}
+        self.matches: dict[str, ResolverMatch] = {}  # by path
         self.impure: list[Any] | None = None
 
     def remember(self, resolver: URLResolver, path: str, match: ResolverMatch) -> None:
@@ -217,27 +229,25 @@ class _ResolvedPaths:
             # KeyError and the others: another thread got there first.
             with contextlib.suppress(KeyError, RuntimeError, StopIteration):
                 del matches[next(iter(matches))]
-        containers = tuple(
-            name
-            for name, value in match.__dict__.items()
-            if type(value) in (dict, list)
-        )
-        matches[path] = (_copy(match, containers), containers)
+        matches[path] = copy_match(match)
 
 
-def _copy(match: ResolverMatch, containers: tuple[str, ...]) -> ResolverMatch:
-    """Return a copy of ``match`` with copies of its ``containers`` (dicts, lists)."""
+def copy_match(match: ResolverMatch) -> ResolverMatch:
+    """Return a copy of ``match`` with copies of its dicts and lists (``kwargs``, ...)."""
     copy = ResolverMatch.__new__(ResolverMatch)
     state = match.__dict__.copy()
-    for name in containers:
-        state[name] = state[name].copy()
+    for name, value in state.items():
+        if type(value) in (dict, list):
+            state[name] = value.copy()
     copy.__dict__ = state
     return copy
 
 
-def _cached_resolve(resolver: URLResolver, path: str) -> ResolverMatch:
+def _cached_resolve(resolver: URLResolver, path: str) -> tuple[ResolverMatch, bool]:
     """
     Return ``resolver.resolve(path)``, from a cache when that gives the same answer.
+
+    The second item says whether the match is the cache's own (shared).
 
     A path is cached when every route that could match it matches on the
     path alone: ``re_path()`` routes, and ``path()`` routes with Django's own
@@ -251,8 +261,7 @@ def _cached_resolve(resolver: URLResolver, path: str) -> ResolverMatch:
     forgotten first. The cache belongs to Django's resolver object, so
     whatever makes Django build a new resolver (``clear_url_caches()``,
     ``override_settings(ROOT_URLCONF=...)``, pytest-django's ``urls``
-    marker) starts an empty one. Each call returns a match of its own, with
-    its own ``kwargs`` dict: a view that changes it changes nothing else.
+    marker) starts an empty one.
     """
     try:
         resolved: _ResolvedPaths = resolver._wsviews_resolved  # type: ignore[attr-defined]
@@ -260,10 +269,10 @@ def _cached_resolve(resolver: URLResolver, path: str) -> ResolverMatch:
         resolved = resolver._wsviews_resolved = _ResolvedPaths()  # type: ignore[attr-defined]
     cached = resolved.matches.get(path)
     if cached is not None:
-        return _copy(*cached)
+        return cached, True
     match = resolver.resolve(path)
     resolved.remember(resolver, path, match)
-    return match
+    return match, False
 
 
 def ws_reverse(

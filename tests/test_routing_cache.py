@@ -271,3 +271,40 @@ async def test_view_that_spoils_its_kwargs_spoils_no_other_connection() -> None:
     assert (
         seen == [{"kwargs": {"n": "3"}, "match": {"n": "3"}, "namespaces": ["ns"]}] * 3
     )
+
+
+def test_shared_match_copied_on_first_read() -> None:
+    """A handshake holds the cache's match; its request copies it when first read, once."""
+    from django_wsviews.request import WebSocketRequest
+    from django_wsviews.routing import copy_match, resolve_shared
+
+    shared = resolve_shared("/c/ns/leaf/3/")[1]
+    assert not shared  # resolved, then remembered
+    cached, shared = resolve_shared("/c/ns/leaf/3/")
+    assert shared
+    assert resolve_shared("/c/ns/leaf/3/")[0] is cached
+    request = WebSocketRequest(
+        {
+            "type": "websocket",
+            "path": "/c/ns/leaf/3/",
+            "headers": [],
+            "query_string": b"",
+        }
+    )
+    request.share_resolver_match(cached, copy_match)
+    match = request.resolver_match
+    assert match is not cached
+    assert request.resolver_match is match  # copied once
+    assert (match.func, match.args, match.kwargs, match.namespaces) == (
+        cached.func,
+        cached.args,
+        cached.kwargs,
+        cached.namespaces,
+    )
+    match.kwargs["n"] = "spoiled"
+    match.namespaces.append("spoiled")
+    assert cached.kwargs == {"n": 3}
+    assert cached.namespaces == ["ns"]
+    assert ws_resolve("/c/ns/leaf/3/").kwargs == {"n": 3}
+    request.resolver_match = None
+    assert request.resolver_match is None
