@@ -214,25 +214,38 @@ class Server:
         assert self.process is not None
         if self.process.poll() is None:
             self.terminate()
-        return self.wait()
+        try:
+            return self.wait()
+        finally:
+            self._end_group()
 
     def stop_or_kill(self) -> None:
         """SIGTERM the server if it still runs; SIGKILL it if it outlives STOP_TIMEOUT."""
         assert self.process is not None
         if self.process.poll() is None:
             self.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.kill()
 
     def kill(self) -> None:
         """SIGKILL the server's process group (its session, started for it alone)."""
         assert self.process is not None
+        self._end_group()
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(STOP_TIMEOUT)
+
+    def _end_group(self) -> None:
+        """
+        SIGKILL whatever is left in the server's process group.
+
+        A server's main process can exit before its workers (granian's
+        SIGTERM race, see docs/servers.rst): a worker left behind would keep
+        its port and outlive the test run.
+        """
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     # Log --------------------------------------------------------------------
 
