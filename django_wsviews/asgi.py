@@ -45,7 +45,7 @@ from .handshake import HandshakeHandler, Proceed
 from .log import get_logger
 from .request import WebSocketRequest, get_script_prefix
 from .responses import deny, response_headers
-from .routing import copy_match, resolve_shared
+from .routing import CachedMatch, resolve_cached
 from .signals import ClosedBy, RejectReason
 from .staticfiles import DebugStaticFilesHandler
 from .status import CloseCode
@@ -141,9 +141,7 @@ class WebSocketMiddleware:
             set_script_prefix(prefix)
         try:
             request = WebSocketRequest(scope)
-            match, shared = resolve_shared(
-                request.path_info, conf.settings.ROOT_URLCONF
-            )
+            resolved = resolve_cached(request.path_info, conf.settings.ROOT_URLCONF)
         except UnicodeDecodeError:
             # A query string that is not UTF-8: Django answers 400 for HTTP too.
             logger.warning(
@@ -179,6 +177,11 @@ class WebSocketMiddleware:
                 None, scope["path"], 500, RejectReason.ERROR
             )
             return None
+        if isinstance(resolved, CachedMatch):
+            match = resolved.match  # read, never changed
+            request.share_resolver_match(resolved)
+        else:
+            match = request.resolver_match = resolved
         view_class = getattr(match.func, "view_class", None)
         if not (isinstance(view_class, type) and issubclass(view_class, WebSocketView)):
             logger.error(
@@ -194,10 +197,6 @@ class WebSocketMiddleware:
             return None
         view = view_class(**match.func.view_initkwargs)  # type: ignore[attr-defined]
         view.setup(request, receive, send, *match.args, **match.kwargs)
-        if shared:
-            request.share_resolver_match(match, copy_match)
-        else:
-            request.resolver_match = match
 
         response = await self.handler.handshake(request, view)
         if not isinstance(response, Proceed):

@@ -22,28 +22,29 @@ from django.http import HttpRequest, QueryDict, parse_cookie
 from django.utils.functional import cached_property
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from asgiref.typing import WebSocketScope
     from django.urls import ResolverMatch
 
-__all__ = ["WebSocketRequest", "get_script_prefix"]
+__all__ = ["SharedMatch", "WebSocketRequest", "get_script_prefix"]
 
 # ws -> http so that is_secure(), SECURE_PROXY_SSL_HEADER and CSRF's origin
 # logic behave as they do for the page that opened the socket.
 _HTTP_SCHEME = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 
 
-class _SharedMatch:
-    """A resolver match shared by requests, and how to make a request's own copy."""
+class SharedMatch:
+    """
+    A resolver match that requests share (routing's cache keeps them).
 
-    __slots__ = ("copy", "match")
+    A request given one (:meth:`WebSocketRequest.share_resolver_match`)
+    copies it, with :meth:`copy`, the first time ``resolver_match`` is read.
+    """
 
-    def __init__(
-        self, match: ResolverMatch, copy: Callable[[ResolverMatch], ResolverMatch]
-    ) -> None:
-        self.match = match
-        self.copy = copy
+    __slots__ = ()
+
+    def copy(self) -> ResolverMatch:
+        """Return a copy of the match for one request to keep, and change."""
+        raise NotImplementedError
 
 
 def get_script_prefix(scope: Any) -> str:
@@ -183,7 +184,7 @@ class WebSocketRequest(ASGIRequest):
         self.scope = scope
         self._post_parse_error = False
         self._read_started = False
-        self._resolver_match: ResolverMatch | _SharedMatch | None = None
+        self._resolver_match: ResolverMatch | SharedMatch | None = None
         if _FORCED_SCRIPT_NAME:
             self.script_name = get_script_prefix(scope)
         else:  # Django 4.2's ignores FORCE_SCRIPT_NAME
@@ -201,24 +202,22 @@ class WebSocketRequest(ASGIRequest):
     def resolver_match(self) -> ResolverMatch | None:
         """Return the route's match: a copy of the shared one, made on first read."""
         match = self._resolver_match
-        if type(match) is _SharedMatch:
-            match = self._resolver_match = match.copy(match.match)
-        return match  # type: ignore[return-value]
+        if isinstance(match, SharedMatch):
+            match = self._resolver_match = match.copy()
+        return match
 
     @resolver_match.setter
     def resolver_match(self, match: ResolverMatch | None) -> None:
         self._resolver_match = match
 
-    def share_resolver_match(
-        self, match: ResolverMatch, copy: Callable[[ResolverMatch], ResolverMatch]
-    ) -> None:
+    def share_resolver_match(self, shared: SharedMatch) -> None:
         """
-        Hold ``match``, which other requests share, as this request's match.
+        Hold ``shared``, a match other requests share, as this request's match.
 
-        Reading ``resolver_match`` returns ``copy(match)``, made on the first
-        read: a connection whose code never reads it holds no copy.
+        Reading ``resolver_match`` returns ``shared.copy()``, made on the
+        first read: a connection whose code never reads it holds no copy.
         """
-        self._resolver_match = _SharedMatch(match, copy)
+        self._resolver_match = shared
 
     def compact(self) -> None:
         """

@@ -32,6 +32,8 @@ from django.urls import reverse as django_reverse
 from django.urls.converters import DEFAULT_CONVERTERS
 from django.urls.resolvers import RegexPattern, RoutePattern
 
+from .request import SharedMatch
+
 __all__ = [
     "WS_URLPATTERNS_ATTRIBUTE",
     "WebSocketURLConf",
@@ -133,18 +135,20 @@ def ws_resolve(path: str, urlconf: Any = None) -> ResolverMatch:
     call returns a :class:`~django.urls.ResolverMatch` of its own, whose
     ``kwargs`` a view may change freely.
     """
-    match, shared = resolve_shared(path, urlconf)
-    return copy_match(match) if shared else match
+    resolved = resolve_cached(path, urlconf)
+    return resolved.copy() if isinstance(resolved, CachedMatch) else resolved
 
 
-def resolve_shared(path: str, urlconf: Any = None) -> tuple[ResolverMatch, bool]:
+def resolve_cached(path: str, urlconf: Any = None) -> ResolverMatch | CachedMatch:
     """
     Resolve ``path`` as :func:`ws_resolve` does, without copying a cached match.
 
-    Return the match and whether it is shared: the cache's own, to be read
-    and never changed; :func:`copy_match` makes one of its own. The handshake
-    reads the route from it, and its request copies it only when something
-    reads ``request.resolver_match``: an idle connection holds no copy.
+    Return a :class:`~django.urls.ResolverMatch` of the caller's own, or,
+    for a path answered from the cache, the cache's :class:`CachedMatch`:
+    its ``match`` is shared, to be read and never changed, and its
+    ``copy()`` makes one of the caller's own. The handshake reads the route
+    from it, and its request copies it only when something reads
+    ``request.resolver_match``: an idle connection holds no copy.
     """
     return _cached_resolve(get_ws_resolver(urlconf), path)
 
@@ -210,7 +214,7 @@ class _ResolvedPaths:
     __slots__ = ("impure", "matches")
 
     def __init__(self) -> None:
-        self.matches: dict[str, ResolverMatch] = {}  # by path
+        self.matches: dict[str, CachedMatch] = {}  # by path
         self.impure: list[Any] | None = None
 
     def remember(self, resolver: URLResolver, path: str, match: ResolverMatch) -> None:
@@ -229,25 +233,38 @@ class _ResolvedPaths:
             # KeyError and the others: another thread got there first.
             with contextlib.suppress(KeyError, RuntimeError, StopIteration):
                 del matches[next(iter(matches))]
-        matches[path] = copy_match(match)
+        matches[path] = CachedMatch(match)
 
 
-def copy_match(match: ResolverMatch) -> ResolverMatch:
-    """Return a copy of ``match`` with copies of its dicts and lists (``kwargs``, ...)."""
-    copy = ResolverMatch.__new__(ResolverMatch)
-    state = match.__dict__.copy()
-    for name, value in state.items():
-        if type(value) in (dict, list):
-            state[name] = value.copy()
-    copy.__dict__ = state
-    return copy
+class CachedMatch(SharedMatch):
+    """A remembered resolution: a match that nobody changes, and how to copy it."""
+
+    __slots__ = ("_containers", "match")
+
+    def __init__(self, match: ResolverMatch) -> None:
+        # The attributes a copy needs copies of (kwargs, namespaces, ...),
+        # found once.
+        self._containers = tuple(
+            name
+            for name, value in match.__dict__.items()
+            if type(value) in (dict, list)
+        )
+        self.match = match
+        self.match = self.copy()  # the caller keeps (and may change) ``match``
+
+    def copy(self) -> ResolverMatch:
+        """Return a copy of the match, with copies of its dicts and lists."""
+        copy = ResolverMatch.__new__(ResolverMatch)
+        state = self.match.__dict__.copy()
+        for name in self._containers:
+            state[name] = state[name].copy()
+        copy.__dict__ = state
+        return copy
 
 
-def _cached_resolve(resolver: URLResolver, path: str) -> tuple[ResolverMatch, bool]:
+def _cached_resolve(resolver: URLResolver, path: str) -> ResolverMatch | CachedMatch:
     """
-    Return ``resolver.resolve(path)``, from a cache when that gives the same answer.
-
-    The second item says whether the match is the cache's own (shared).
+    Return ``resolver.resolve(path)``, or its :class:`CachedMatch` when that gives the same answer.
 
     A path is cached when every route that could match it matches on the
     path alone: ``re_path()`` routes, and ``path()`` routes with Django's own
@@ -269,10 +286,10 @@ def _cached_resolve(resolver: URLResolver, path: str) -> tuple[ResolverMatch, bo
         resolved = resolver._wsviews_resolved = _ResolvedPaths()  # type: ignore[attr-defined]
     cached = resolved.matches.get(path)
     if cached is not None:
-        return cached, True
+        return cached
     match = resolver.resolve(path)
     resolved.remember(resolver, path, match)
-    return match, False
+    return match
 
 
 def ws_reverse(

@@ -276,13 +276,14 @@ async def test_view_that_spoils_its_kwargs_spoils_no_other_connection() -> None:
 def test_shared_match_copied_on_first_read() -> None:
     """A handshake holds the cache's match; its request copies it when first read, once."""
     from django_wsviews.request import WebSocketRequest
-    from django_wsviews.routing import copy_match, resolve_shared
+    from django_wsviews.routing import CachedMatch, resolve_cached
 
-    shared = resolve_shared("/c/ns/leaf/3/")[1]
-    assert not shared  # resolved, then remembered
-    cached, shared = resolve_shared("/c/ns/leaf/3/")
-    assert shared
-    assert resolve_shared("/c/ns/leaf/3/")[0] is cached
+    first = resolve_cached("/c/ns/leaf/3/")
+    assert isinstance(first, ResolverMatch)  # resolved, then remembered
+    cached = resolve_cached("/c/ns/leaf/3/")
+    assert isinstance(cached, CachedMatch)
+    assert resolve_cached("/c/ns/leaf/3/") is cached
+    first.kwargs["n"] = "the first caller's own"
     request = WebSocketRequest(
         {
             "type": "websocket",
@@ -291,20 +292,22 @@ def test_shared_match_copied_on_first_read() -> None:
             "query_string": b"",
         }
     )
-    request.share_resolver_match(cached, copy_match)
+    request.share_resolver_match(cached)
     match = request.resolver_match
-    assert match is not cached
+    assert isinstance(match, ResolverMatch)
+    assert match is not cached.match
     assert request.resolver_match is match  # copied once
     assert (match.func, match.args, match.kwargs, match.namespaces) == (
-        cached.func,
-        cached.args,
-        cached.kwargs,
-        cached.namespaces,
+        cached.match.func,
+        (),
+        {"n": 3},
+        ["ns"],
     )
     match.kwargs["n"] = "spoiled"
     match.namespaces.append("spoiled")
-    assert cached.kwargs == {"n": 3}
-    assert cached.namespaces == ["ns"]
+    assert cached.match.kwargs == {"n": 3}
+    assert cached.match.namespaces == ["ns"]
     assert ws_resolve("/c/ns/leaf/3/").kwargs == {"n": 3}
-    request.resolver_match = None
+    request.share_resolver_match(cached)
+    request.resolver_match = None  # a match set replaces the shared one
     assert request.resolver_match is None
