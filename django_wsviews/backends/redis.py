@@ -47,7 +47,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -179,7 +179,7 @@ class RedisBackend(PubSubReader):
         parts = urlsplit(str(self.options.get("URL", "redis://127.0.0.1:6379/0")))
         host = parts.hostname or ""
         netloc = f"{host}:{parts.port}" if parts.port else host
-        return "Redis at " + urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return f"Redis at {parts.scheme}://{netloc}{parts.path}"
 
     def _channel(self, group: str) -> bytes:
         return (self._prefix + group).encode()

@@ -1,0 +1,254 @@
+"""
+A backend's options checked when it is made: each mistake refused word for word with its fix.
+
+The messages are what a developer reads at startup; each names the setting,
+what was given, and what to write instead. None of these needs a server.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from django_wsviews.backends.base import number_option
+from django_wsviews.backends.history_base import header_rest
+
+
+def refusal(make: Callable[[], Any]) -> str:
+    """Return the message of the ImproperlyConfigured that ``make()`` raises."""
+    with pytest.raises(ImproperlyConfigured) as error:
+        make()
+    return str(error.value)
+
+
+def ignore(payload: bytes) -> None:
+    """A backend's message callback that drops what it is given."""
+
+
+# NATS ------------------------------------------------------------------------------
+
+SERVERS_FIX = (
+    "WSVIEWS_BACKEND['OPTIONS']['SERVERS'] must be a nats:// URL or a non-empty "
+    "list of them, e.g. 'nats://127.0.0.1:4222'."
+)
+
+
+@pytest.mark.parametrize(
+    "servers", [[], ["nats://127.0.0.1:4222", ""], [4222], {"url": "nats://x"}, None]
+)
+def test_nats_servers(servers: Any) -> None:
+    """SERVERS must be a URL or a non-empty list of non-empty URLs."""
+    pytest.importorskip("nats")
+    from django_wsviews.backends.nats import NatsBackend
+
+    assert refusal(lambda: NatsBackend({"SERVERS": servers}, ignore)) == SERVERS_FIX
+
+
+def test_nats_prefix_and_default() -> None:
+    """PREFIX is one subject token; the default prefix is "wsviews"."""
+    pytest.importorskip("nats")
+    from django_wsviews.backends.nats import NatsBackend, group_subject
+
+    assert refusal(lambda: NatsBackend({"PREFIX": "a.b"}, ignore)) == (
+        "WSVIEWS_BACKEND['OPTIONS']['PREFIX'] must be 1 to 64 letters, digits, "
+        "'-' or '_' (one NATS subject token), not 'a.b'."
+    )
+    assert NatsBackend({}, ignore)._channel("chat room") == "wsviews.chat_20room"
+    assert NatsBackend({"PREFIX": "app-1"}, ignore)._channel("g") == group_subject(
+        "app-1", "g"
+    )
+
+
+def test_nats_connection_kwargs() -> None:
+    """CONNECTION_KWARGS is a dict, and leaves what the backend sets to the backend."""
+    pytest.importorskip("nats")
+    from django_wsviews.backends.nats import NatsBackend
+
+    assert refusal(
+        lambda: NatsBackend({"CONNECTION_KWARGS": [("name", "x")]}, ignore)
+    ) == (
+        "WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] must be a dict of "
+        "nats.connect() arguments, not list."
+    )
+    own = {"servers": ["nats://x"], "ping_interval": 5, "name": "fine"}
+    assert refusal(lambda: NatsBackend({"CONNECTION_KWARGS": own}, ignore)) == (
+        "WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] sets ['ping_interval', "
+        "'servers'], which the NATS backend sets itself: use SERVERS for the servers "
+        "and HEALTH_CHECK_INTERVAL for pings; reconnection is the backend's own."
+    )
+
+
+@pytest.mark.parametrize(
+    "tls", ["ca.pem", {"CA": "ca.pem"}, {"CA_FILE": "a", "PEM": "b"}]
+)
+def test_nats_tls(tls: Any) -> None:
+    """TLS is a dict of CA_FILE, CERT_FILE and KEY_FILE, and nothing else."""
+    pytest.importorskip("nats")
+    from django_wsviews.backends.nats import NatsBackend
+
+    assert refusal(lambda: NatsBackend({"TLS": tls}, ignore)) == (
+        "WSVIEWS_BACKEND['OPTIONS']['TLS'] must be a dict with CA_FILE, and "
+        "CERT_FILE and KEY_FILE for a client certificate; or pass an "
+        "ssl.SSLContext as CONNECTION_KWARGS['tls']."
+    )
+
+
+def test_nats_tls_context_given_is_kept() -> None:
+    """An SSLContext in CONNECTION_KWARGS['tls'] wins over the TLS option, unread."""
+    pytest.importorskip("nats")
+    import ssl
+
+    from django_wsviews.backends.nats import NatsBackend
+
+    context = ssl.create_default_context()
+    backend = NatsBackend(
+        {"CONNECTION_KWARGS": {"tls": context}, "TLS": "not read"}, ignore
+    )
+    assert backend._kwargs["tls"] is context
+
+
+# PostgreSQL ------------------------------------------------------------------------
+
+
+def test_postgres_database() -> None:
+    """DATABASE names an alias of DATABASES, and a PostgreSQL one."""
+    pytest.importorskip("psycopg")
+    from django_wsviews.backends.postgres import PostgresBackend
+
+    assert refusal(lambda: PostgresBackend({"DATABASE": "missing"}, ignore)) == (
+        "WSVIEWS_BACKEND['OPTIONS']['DATABASE'] is 'missing', which is not in "
+        "DATABASES: name a PostgreSQL database alias."
+    )
+    assert refusal(lambda: PostgresBackend({"DATABASE": "default"}, ignore)) == (
+        "The PostgreSQL group backend needs a PostgreSQL database, and "
+        "DATABASES['default'] is sqlite: set "
+        "WSVIEWS_BACKEND['OPTIONS']['DATABASE'] to a PostgreSQL alias."
+    )
+
+
+def test_postgres_connection_kwargs_and_prefix() -> None:
+    """CONNECTION_KWARGS is a dict of libpq parameters; PREFIX a lower-case identifier."""
+    pytest.importorskip("psycopg")
+    from django_wsviews.backends.postgres import PostgresBackend
+    from django_wsviews.backends.presence_postgres import PostgresPresenceStore
+
+    options = {"DATABASE": "wsviews_postgres"}
+    assert refusal(
+        lambda: PostgresBackend(
+            {**options, "CONNECTION_KWARGS": "sslmode=require"}, ignore
+        )
+    ) == (
+        "WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] must be a dict of libpq "
+        "parameters, not str."
+    )
+    prefix_fix = (
+        "WSVIEWS_BACKEND['OPTIONS']['PREFIX'] is 'Chat': use 1 to 30 lower-case "
+        "letters, digits and underscores, starting with a letter."
+    )
+    assert refusal(lambda: PostgresBackend({**options, "PREFIX": "Chat"}, ignore)) == (
+        prefix_fix
+    )
+    assert (
+        refusal(
+            lambda: PostgresPresenceStore({**options, "PREFIX": "Chat"}, "process", 30)
+        )
+        == prefix_fix
+    )
+
+
+# Redis -----------------------------------------------------------------------------
+
+
+def test_redis_options() -> None:
+    """A cluster URL names the cluster backend; SENTINELS need SERVICE_NAME; CONNECTION_KWARGS a dict."""
+    pytest.importorskip("redis")
+    from django_wsviews.backends.redis import RedisBackend
+
+    assert refusal(
+        lambda: RedisBackend({"URL": "redis+cluster://10.0.0.1:7000"}, ignore)
+    ) == (
+        "WSVIEWS_BACKEND['OPTIONS']['URL'] is a Redis Cluster URL: set "
+        "WSVIEWS_BACKEND['BACKEND'] to "
+        "'django_wsviews.backends.redis_cluster.RedisClusterBackend'."
+    )
+    assert refusal(
+        lambda: RedisBackend({"SENTINELS": [("127.0.0.1", 26379)]}, ignore)
+    ) == (
+        "WSVIEWS_BACKEND['OPTIONS'] has SENTINELS but no SERVICE_NAME: add the "
+        "name of the master the sentinels monitor."
+    )
+    assert refusal(lambda: RedisBackend({"CONNECTION_KWARGS": 5}, ignore)) == (
+        "WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] must be a dict of redis-py "
+        "connection arguments, not int."
+    )
+
+
+# Every backend ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, -1, True, "5", None])
+def test_number_options(value: Any) -> None:
+    """Intervals and timeouts are positive numbers of seconds; True is not one."""
+    assert refusal(
+        lambda: number_option(
+            {"HEALTH_CHECK_INTERVAL": value}, "HEALTH_CHECK_INTERVAL", 15
+        )
+    ) == (
+        "WSVIEWS_BACKEND['OPTIONS']['HEALTH_CHECK_INTERVAL'] must be a positive "
+        f"number of seconds, not {value!r}."
+    )
+    assert number_option({}, "HEALTH_CHECK_INTERVAL", 15) == 15.0
+    assert number_option({"X": 0.25}, "X", 15) == 0.25
+
+
+@pytest.mark.parametrize(
+    ("module", "backend", "message"),
+    [
+        (
+            "nats",
+            "django_wsviews.backends.nats.NatsBackend",
+            "The NATS group backend needs the nats-py package: "
+            "pip install 'django-wsviews[nats]'.",
+        ),
+        (
+            "psycopg",
+            "django_wsviews.backends.postgres.PostgresBackend",
+            "The PostgreSQL group backend needs psycopg 3: "
+            "pip install 'django-wsviews[postgres]'.",
+        ),
+        (
+            "redis",
+            "django_wsviews.backends.redis.RedisBackend",
+            "The Redis group backend needs the redis package: "
+            "pip install 'django-wsviews[redis]'.",
+        ),
+    ],
+)
+def test_missing_client_package(
+    monkeypatch: pytest.MonkeyPatch, module: str, backend: str, message: str
+) -> None:
+    """Without its client package, a backend says which extra to install."""
+    from django.utils.module_loading import import_string
+
+    backend_class = import_string(backend)
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # import fails
+    with pytest.raises(ImportError) as error:
+        backend_class(
+            {"DATABASE": "wsviews_postgres"} if module == "psycopg" else {}, ignore
+        )
+    assert str(error.value) == message
+
+
+def test_history_header_refused() -> None:
+    """A payload without the group message header is refused, saying so."""
+    with pytest.raises(
+        ValueError, match=r"^Not a django-wsviews group message: no header\.$"
+    ):
+        header_rest(b"plain text")
+    assert header_rest(b'{"seq": 1}rest') == b'"seq": 1}rest'
