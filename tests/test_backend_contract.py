@@ -18,6 +18,7 @@ Sentinel, splitting, command counts) are in ``test_backends_<name>.py``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -314,6 +315,31 @@ async def test_publish_reaches_every_subscriber_in_order(kit: Kit) -> None:
         await sender.publish("g", payload)
     assert await one.wait_for(50) == sent
     assert await two.wait_for(50) == sent
+
+
+async def test_a_failing_handler_is_logged_and_delivery_goes_on(
+    server_kit: Kit, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A message the hub fails to take is logged with its traceback; the next one arrives."""
+    inbox = Inbox()
+
+    def take(payload: bytes) -> None:
+        if payload == b"bad":
+            raise ValueError("the hub refused it")
+        inbox(payload)
+
+    listener = server_kit.make(take)
+    await listener.subscribe(["g"])
+    sender = server_kit.make()
+    with caplog.at_level(logging.ERROR, logger=server_kit.logger):
+        await sender.publish("g", b"bad")
+        await sender.publish("g", b"good")
+        assert await inbox.wait_for(1) == [b"good"]
+    [record] = [r for r in caplog.records if r.name == server_kit.logger]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "Error handing a group message to the hub"
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "the hub refused it"
 
 
 async def test_only_subscribed_groups_delivered(kit: Kit) -> None:

@@ -146,6 +146,30 @@ async def test_payloads_over_the_notify_limit(backends: Any) -> None:
     assert received[2] == large[2]
 
 
+async def test_longest_prefix_round_trip(backends: Any) -> None:
+    """A 30-character PREFIX, the longest allowed, still names channels PostgreSQL takes (under 64 bytes)."""
+    prefix = "p" + uuid.uuid4().hex[:29]
+    inbox = Inbox()
+    await backends(inbox, PREFIX=prefix).subscribe(["g"])
+    await backends(PREFIX=prefix).publish("g", b"x")
+    assert await inbox.wait_for(1) == [b"x"]
+
+
+def test_channel_names() -> None:
+    """A group's channel is the prefix ("wsviews" by default) and a 128-bit BLAKE2b of its name: every process of a deployment agrees."""
+    import hashlib
+
+    digest = hashlib.blake2b(b"chat:1", digest_size=16).hexdigest()
+    default = PostgresBackend({"DATABASE": ALIAS}, Inbox())
+    assert default._channel("chat:1") == f"wsviews_{digest}"
+    assert (
+        PostgresBackend({"DATABASE": ALIAS, "PREFIX": "app"}, Inbox())._channel(
+            "chat:1"
+        )
+        == f"app_{digest}"
+    )
+
+
 async def test_foreign_notify_dropped(
     backends: Any, options: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from django_wsviews import history
+from django_wsviews import BroadcastError, history
 from django_wsviews.backends import history_memory
 from django_wsviews.backends.history_base import HistoryLimits, Seq, with_seq
 from django_wsviews.envelope import GroupMessage, decode, encode_message
 
-from .support.groups_support import Inbox
+from .support.groups_support import Inbox, spare_port
 from .test_backend_contract import KITS, Kit
 
 KEEP = HistoryLimits(max_messages=5)
@@ -261,3 +261,43 @@ def test_seq_parse() -> None:
         "ab: 7",
     ):
         assert Seq.parse(bad) is None, bad
+
+
+async def test_unreachable_store_fails_naming_group_server_and_cause(kit: Kit) -> None:
+    """With its server unreachable, a store's publish and read raise BroadcastError saying for which group, where and why."""
+    if kit.upstream is None:
+        pytest.skip("the memory store has no server")
+    kit.make()  # the first made is the one the fixture cleans up with
+    backend = kit.make(**kit.via(spare_port()))
+    store = history.store_for(backend)
+    start = (
+        f"Could not broadcast to group 'h.room': {backend._where()} is unreachable ("
+    )
+    for attempt in (
+        store.publish("h.room", message(0), KEEP),
+        store.read("h.room", 0, KEEP),
+    ):
+        with pytest.raises(BroadcastError) as error:
+            await attempt
+        text = str(error.value)
+        assert text.startswith(start), text
+        cause = text[len(start) :].partition("). Open connections stay up")[0]
+        assert cause not in ("", "None"), text
+        assert str(error.value.__cause__) == cause
+
+
+async def test_store_recovers_after_its_tables_are_dropped(kit: Kit) -> None:
+    """A store whose server lost its tables (a restored database) fails once, then makes them again."""
+    if type(kit.make()).__name__ != "PostgresBackend":
+        pytest.skip("only the PostgreSQL store keeps tables of its own")
+    backend = kit.make()
+    store = history.store_for(backend)
+    await store.publish("h.room", message(0), KEEP)
+    connection = await backend._publishing_connection()
+    prefix = backend._prefix
+    await connection.execute(f"DROP TABLE {prefix}_history, {prefix}_history_epoch")
+    with pytest.raises(BroadcastError):
+        await store.publish("h.room", message(1), KEEP)
+    seq = await store.publish("h.room", message(2), KEEP)
+    read = await store.read("h.room", 0, KEEP)
+    assert [offset for offset, _ in read.entries] == [seq.offset]
