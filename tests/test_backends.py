@@ -12,6 +12,7 @@ from django_wsviews.backends import (
     Backoff,
     ListeningBackend,
     StateSignal,
+    base,
     get_backend_config,
     number_option,
 )
@@ -182,6 +183,9 @@ async def test_close_gives_up_on_a_stuck_listener(
     assert len(left) == 1
     await asyncio.wait(left, timeout=5)
     assert all(task.done() for task in left)
+    await asyncio.sleep(0)  # the done callbacks run
+    # Kept until it ended (so it was not collected while running), then let go.
+    assert not left & base._left_behind
 
 
 async def test_listening_options_default_as_documented() -> None:
