@@ -244,6 +244,30 @@ async def test_tls(
         server.kill()
 
 
+async def test_tls_client_certificate(
+    tmp_path: pathlib.Path, made: list[NatsBackend], prefix: str
+) -> None:
+    """A server that verifies clients: CERT_FILE and KEY_FILE connect; the CA alone does not."""
+    cert, key = self_signed_certificate(tmp_path)
+    server = NatsServer(
+        "--tls", "--tlscert", str(cert), "--tlskey", str(key),
+        "--tlsverify", "--tlscacert", str(cert),
+    )  # fmt: skip
+    server.start()
+    try:
+        url = f"tls://127.0.0.1:{server.port}"
+        inbox = Inbox()
+        tls = {"CA_FILE": str(cert), "CERT_FILE": str(cert), "KEY_FILE": str(key)}
+        await make(made, inbox, SERVERS=url, PREFIX=prefix, TLS=tls).subscribe(["g"])
+        await make(made, SERVERS=url, PREFIX=prefix, TLS=tls).publish("g", b"signed")
+        assert await inbox.wait_for(1) == [b"signed"]
+        anonymous = make(made, SERVERS=url, PREFIX=prefix, TLS={"CA_FILE": str(cert)})
+        with pytest.raises(BroadcastError, match="unreachable"):
+            await anonymous.publish("g", b"x")
+    finally:
+        server.kill()
+
+
 # Message counts ------------------------------------------------------------------------
 
 
