@@ -376,3 +376,94 @@ async def test_silent_server_detected_by_pings(
     await eventually(lambda: receiver._connected, 10)
     await make(made, SERVERS=nats_server.url, PREFIX=prefix).publish("g", b"back")
     assert await inbox.wait_for(1) == [b"back"]
+
+
+# The driver's options, against a scripted server --------------------------------------
+#
+# A few lines of asyncio that speak enough of the NATS protocol (INFO, PING,
+# PONG, PUB) for the client, and count what the client does: how often it
+# connects, how many pings it sends unanswered before it gives up.
+
+
+class ScriptedNats:
+    """A NATS server that says INFO (unless ``mute``), answers PING until ``silent``, and counts."""
+
+    def __init__(self, *, mute: bool = False) -> None:
+        self.mute = mute
+        self.silent = False
+        self.connections = 0
+        self.unanswered = 0
+        self.published: list[bytes] = []
+        self.ended = asyncio.Event()
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> ScriptedNats:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        return f"nats://127.0.0.1:{port}"
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.connections += 1
+        if not self.mute:
+            writer.write(
+                b'INFO {"server_id":"scripted","version":"2.10.0","proto":1,'
+                b'"max_payload":1048576,"headers":true}\r\n'
+            )
+        while line := await reader.readline():
+            if line.startswith(b"PING"):
+                if self.silent:
+                    self.unanswered += 1
+                else:
+                    writer.write(b"PONG\r\n")
+            elif line.startswith(b"PUB "):
+                size = int(line.split()[-1])
+                self.published.append((await reader.readexactly(size + 2))[:-2])
+        writer.close()
+        self.ended.set()
+
+
+async def test_no_reconnection_by_the_driver(made: list[NatsBackend]) -> None:
+    """
+    A server that accepts and says nothing: the attempt fails after
+    connect_timeout, once; nats-py's own reconnection (which would hold
+    broadcasts for later) is off.
+    """
+    async with ScriptedNats(mute=True) as server:
+        backend = make(
+            made, SERVERS=server.url, CONNECTION_KWARGS={"connect_timeout": 0.2}
+        )
+        with pytest.raises(BroadcastError, match="is unreachable"):
+            await asyncio.wait_for(backend.publish("g", b"x"), T)
+        assert server.connections == 1
+        await asyncio.wait_for(server.ended.wait(), T)  # and the socket is closed
+
+
+async def test_two_unanswered_pings_drop_the_connection(
+    made: list[NatsBackend],
+) -> None:
+    """
+    Every HEALTH_CHECK_INTERVAL the client pings; a server that stops
+    answering gets two more pings, then the client drops the connection,
+    and the next broadcast makes a new one.
+    """
+    async with ScriptedNats() as server:
+        backend = make(made, SERVERS=server.url, HEALTH_CHECK_INTERVAL=0.05)
+        await asyncio.wait_for(backend.publish("g", b"one"), T)
+        server.silent = True
+        await asyncio.wait_for(server.ended.wait(), T)
+        assert server.unanswered == 2
+        server.silent = False
+        await asyncio.wait_for(backend.publish("g", b"two"), T)
+        assert server.connections == 2
+        assert server.published == [b"one", b"two"]
