@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import pathlib
 import re
+import ssl
 import sys
 import time
 import uuid
@@ -388,8 +389,9 @@ async def test_silent_server_detected_by_pings(
 class ScriptedNats:
     """A NATS server that says INFO (unless ``mute``), answers PING until ``silent``, and counts."""
 
-    def __init__(self, *, mute: bool = False) -> None:
+    def __init__(self, *, mute: bool = False, tls: bool = False) -> None:
         self.mute = mute
+        self.tls = tls
         self.silent = False
         self.connections = 0
         self.unanswered = 0
@@ -416,9 +418,10 @@ class ScriptedNats:
     ) -> None:
         self.connections += 1
         if not self.mute:
+            tls = b',"tls_required":true' if self.tls else b""
             writer.write(
                 b'INFO {"server_id":"scripted","version":"2.10.0","proto":1,'
-                b'"max_payload":1048576,"headers":true}\r\n'
+                b'"max_payload":1048576,"headers":true' + tls + b"}\r\n"
             )
         while line := await reader.readline():
             if line.startswith(b"PING"):
@@ -467,3 +470,45 @@ async def test_two_unanswered_pings_drop_the_connection(
         await asyncio.wait_for(backend.publish("g", b"two"), T)
         assert server.connections == 2
         assert server.published == [b"one", b"two"]
+
+
+async def test_a_tls_handshake_that_never_ends(made: list[NatsBackend]) -> None:
+    """
+    A server that asks for TLS, then never answers the client's hello: the
+    broadcast fails once the attempts' bound has passed (twice
+    connect_timeout per server, and a second), and the socket is closed.
+    """
+    async with ScriptedNats(tls=True) as server:
+        backend = make(
+            made,
+            SERVERS=server.url,
+            CONNECTION_KWARGS={
+                "connect_timeout": 0.2,
+                "tls": ssl.create_default_context(),
+            },
+        )
+        with pytest.raises(BroadcastError, match="is unreachable"):
+            await asyncio.wait_for(backend.publish("g", b"x"), T)
+        assert server.connections == 1
+        await asyncio.wait_for(server.ended.wait(), T)
+
+
+async def test_a_broadcast_not_confirmed_in_time(made: list[NatsBackend]) -> None:
+    """
+    A server that takes the message but does not confirm it within
+    PUBLISH_TIMEOUT: BroadcastError, the message is not sent again, and the
+    next broadcast goes out on a new connection.
+    """
+    async with ScriptedNats() as server:
+        backend = make(made, SERVERS=server.url, PUBLISH_TIMEOUT=0.1)
+        await asyncio.wait_for(backend.publish("g", b"one"), T)
+        server.silent = True
+        with pytest.raises(
+            BroadcastError, match=r"is unreachable \(nats: flush timeout"
+        ):
+            await asyncio.wait_for(backend.publish("g", b"two"), T)
+        await asyncio.wait_for(server.ended.wait(), T)  # that connection is dropped
+        server.silent = False
+        await asyncio.wait_for(backend.publish("g", b"three"), T)
+        assert server.published == [b"one", b"two", b"three"]
+        assert server.connections == 2

@@ -225,8 +225,9 @@ class NatsBackend(ListeningBackend[str]):
                 allow_reconnect=False,
                 max_reconnect_attempts=1,
                 reconnect_time_wait=0,
+                # Reconnection being off, every end of the connection closes
+                # the client, and so calls closed_cb.
                 closed_cb=on_close,
-                disconnected_cb=on_close,
                 error_cb=on_error,
                 ping_interval=self._health,
                 max_outstanding_pings=2,
@@ -342,10 +343,10 @@ class NatsBackend(ListeningBackend[str]):
 
     async def _request_unsubscribe(self, channels: set[str]) -> None:
         self._active -= channels
-        client = self._client
+        # Only the live connection's subscriptions are kept (see _close_connection).
         for subject in channels:
             subscription = self._subscriptions.pop(subject, None)
-            if subscription is not None and client is not None:
+            if subscription is not None:
                 try:
                     await subscription.unsubscribe()
                 except Exception as exc:
