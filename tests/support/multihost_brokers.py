@@ -23,29 +23,25 @@ from .groups_support import _postgres_bin, unavailable
 from .netns_support import BROKER_IP, Network
 
 
-def start_redis(net: Network, directory: pathlib.Path) -> dict[str, Any]:
-    """Start redis-server on the broker host; return the backend setting."""
+def redis_server_command(port: int, directory: pathlib.Path) -> list[str]:
+    """Return a redis-server command line: on every address (the app hosts reach it), keeping nothing."""
     binary = shutil.which("redis-server") or unavailable(
         "redis-server is not installed"
     )
-    _, output = net.start(
-        net.broker,
-        [
-            str(binary),
-            "--port",
-            "6379",
-            "--bind",
-            "0.0.0.0",
-            "--protected-mode",
-            "no",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-    )
+    return [
+        str(binary),
+        "--port", str(port),
+        "--bind", "0.0.0.0",
+        "--protected-mode", "no",
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(directory),
+    ]  # fmt: skip
+
+
+def start_redis(net: Network, directory: pathlib.Path) -> dict[str, Any]:
+    """Start redis-server on the broker host; return the backend setting."""
+    _, output = net.start(net.broker, redis_server_command(6379, directory))
     output.wait_for("Ready to accept connections", 10)
     return {
         "BACKEND": "django_wsviews.backends.redis.RedisBackend",
@@ -59,38 +55,17 @@ def start_redis(net: Network, directory: pathlib.Path) -> dict[str, Any]:
 
 def start_redis_cluster(net: Network, directory: pathlib.Path) -> dict[str, Any]:
     """Start a 3-master Redis Cluster on the broker host; return the backend setting."""
-    binary = shutil.which("redis-server") or unavailable(
-        "redis-server is not installed"
-    )
     cli = shutil.which("redis-cli") or unavailable("redis-cli is not installed")
     ports = [7000, 7001, 7002]
     for port in ports:
         folder = directory / str(port)
         folder.mkdir()
-        _, output = net.start(
-            net.broker,
-            [
-                str(binary),
-                "--port",
-                str(port),
-                "--bind",
-                "0.0.0.0",
-                "--protected-mode",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(folder),
-                "--cluster-enabled",
-                "yes",
-                "--cluster-node-timeout",
-                "1000",
-                "--cluster-announce-ip",
-                BROKER_IP,
-            ],
-        )
+        cluster = [
+            "--cluster-enabled", "yes",
+            "--cluster-node-timeout", "1000",
+            "--cluster-announce-ip", BROKER_IP,
+        ]  # fmt: skip
+        _, output = net.start(net.broker, redis_server_command(port, folder) + cluster)
         output.wait_for("Ready to accept connections", 10)
     subprocess.run(
         [
