@@ -101,6 +101,10 @@ class ScriptedBackend(ListeningBackend[str]):
     async def publish(self, group: str, payload: bytes) -> None:
         raise self._unreachable(group, OSError("not a real server"))
 
+    async def holding(self, count: int) -> None:
+        """Wait until the listener holds its ``count``-th connection."""
+        await eventually(lambda: len(self.opened) == count and self._connected, T)
+
     @property
     def live(self) -> Connection:
         """Return the connection the listener holds now."""
@@ -127,6 +131,14 @@ async def backend() -> AsyncIterator[ScriptedBackend]:
     made = ScriptedBackend(SUBSCRIBE_TIMEOUT=30)
     yield made
     await asyncio.wait_for(made.close(), T)
+
+
+def lost(level: int, reason: str) -> tuple[int, str]:
+    """Return the record of a failed attempt: its level, and its message for ``reason``."""
+    return (
+        level,
+        f"No listening connection to the scripted server ({reason}); retrying in 0.0 s.",
+    )
 
 
 def records(caplog: pytest.LogCaptureFixture, text: str) -> list[tuple[int, str]]:
@@ -158,11 +170,7 @@ async def test_connect_returns_after_a_failed_first_attempt(
     await asyncio.wait_for(backend.connect(), T)
     assert not backend._connected
     assert records(caplog, "No listening connection") == [
-        (
-            logging.WARNING,
-            "No listening connection to the scripted server (refused); "
-            "retrying in 0.0 s.",
-        )
+        lost(logging.WARNING, "refused")
     ]
     backend.attempts.put_nowait(None)
     await eventually(lambda: backend._connected, T)
@@ -188,24 +196,12 @@ async def test_an_outage_is_logged_once_then_its_end(
     backend.attempts.put_nowait(OSError("refused "))
     backend.attempts.put_nowait(OSError("refused again"))
     backend.attempts.put_nowait(None)
-    await eventually(lambda: len(backend.opened) == 2 and backend._connected, T)
+    await backend.holding(2)
 
     assert records(caplog, "No listening connection") == [
-        (
-            logging.WARNING,
-            "No listening connection to the scripted server (reset by peer); "
-            "retrying in 0.0 s.",
-        ),
-        (
-            logging.DEBUG,
-            "No listening connection to the scripted server (refused); "
-            "retrying in 0.0 s.",
-        ),
-        (
-            logging.DEBUG,
-            "No listening connection to the scripted server (refused again); "
-            "retrying in 0.0 s.",
-        ),
+        lost(logging.WARNING, "reset by peer"),
+        lost(logging.DEBUG, "refused"),
+        lost(logging.DEBUG, "refused again"),
     ]
     assert records(caplog, "Reconnected") == [
         (logging.WARNING, "Reconnected to the scripted server; re-subscribed 2 groups.")
@@ -216,7 +212,7 @@ async def test_an_outage_is_logged_once_then_its_end(
     caplog.clear()
     backend.live.end(ConnectionResetError("reset again"))
     backend.attempts.put_nowait(None)
-    await eventually(lambda: len(backend.opened) == 3 and backend._connected, T)
+    await backend.holding(3)
     assert [level for level, _ in records(caplog, "No listening connection")] == [
         logging.WARNING
     ]
@@ -232,13 +228,9 @@ async def test_a_connection_that_ends_quietly_is_an_outage(
     first = backend.live
     first.end()
     backend.attempts.put_nowait(None)
-    await eventually(lambda: len(backend.opened) == 2 and backend._connected, T)
+    await backend.holding(2)
     assert records(caplog, "No listening connection") == [
-        (
-            logging.WARNING,
-            "No listening connection to the scripted server (the connection ended); "
-            "retrying in 0.0 s.",
-        )
+        lost(logging.WARNING, "the connection ended")
     ]
     assert backend.closed == [first]
 
@@ -257,7 +249,7 @@ async def test_backoff_doubles_while_down_and_starts_again_after_a_connection(
     backend.live.end(OSError("lost"))
     backend.attempts.put_nowait(OSError("refused"))
     backend.attempts.put_nowait(None)
-    await eventually(lambda: len(backend.opened) == 2 and backend._connected, T)
+    await backend.holding(2)
     assert backend.delays[4:] == [0.01, 0.02]
 
 
@@ -347,7 +339,7 @@ async def test_closing_a_broken_connection_fails_quietly(
     await backend.connect()
     backend.live.end(OSError("lost"))
     backend.attempts.put_nowait(None)
-    await eventually(lambda: len(backend.opened) == 2 and backend._connected, T)
+    await backend.holding(2)
     [record] = [r for r in caplog.records if "Error closing a connection" in r.message]
     assert record.levelno == logging.DEBUG
     assert record.getMessage() == "Error closing a connection to the scripted server"
