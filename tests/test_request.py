@@ -11,45 +11,20 @@ from django.test import override_settings
 
 from django_wsviews.request import WebSocketRequest
 
-
-def make_scope(
-    path: str = "/ws/echo/",
-    query_string: bytes = b"",
-    headers: list[tuple[bytes, bytes]] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Return a websocket scope as uvicorn would give it (no "method")."""
-    scope: dict[str, Any] = {
-        "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "scheme": "ws",
-        "server": ("testserver", 80),
-        "client": ("10.1.2.3", 50123),
-        "root_path": "",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query_string,
-        "headers": [(b"host", b"testserver")] if headers is None else headers,
-        "subprotocols": [],
-        "extensions": {},
-    }
-    scope.update(extra)
-    return scope
-
+from .support.scopes import websocket_scope
 
 # The scope ------------------------------------------------------------------
 
 
 def test_scope_is_the_original_object() -> None:
     """request.scope is the server's scope itself, not a copy."""
-    scope = make_scope()
+    scope = websocket_scope()
     assert WebSocketRequest(scope).scope is scope
 
 
 def test_scope_not_mutated() -> None:
     """Building the request does not add "method" (or anything) to the server's scope."""
-    scope = make_scope()
+    scope = websocket_scope()
     before = dict(scope)
     WebSocketRequest(scope)
     assert scope == before
@@ -58,7 +33,7 @@ def test_scope_not_mutated() -> None:
 
 def test_method_get_and_empty_body() -> None:
     """The handshake request is a GET with an empty body."""
-    request = WebSocketRequest(make_scope())
+    request = WebSocketRequest(websocket_scope())
     assert request.method == "GET"
     assert request.META["REQUEST_METHOD"] == "GET"
     assert request.body == b""
@@ -67,7 +42,7 @@ def test_method_get_and_empty_body() -> None:
 def test_client_and_server_in_meta() -> None:
     """The scope's client and server land in REMOTE_ADDR/REMOTE_PORT and SERVER_NAME/SERVER_PORT."""
     request = WebSocketRequest(
-        make_scope(client=("10.9.8.7", 4444), server=("example", 8080))
+        websocket_scope(client=("10.9.8.7", 4444), server=("example", 8080))
     )
     assert request.META["REMOTE_ADDR"] == "10.9.8.7"
     assert request.META["REMOTE_PORT"] == 4444
@@ -81,7 +56,7 @@ def test_client_and_server_in_meta() -> None:
 def test_headers_in_meta_and_headers() -> None:
     """Handshake headers appear in META as HTTP_* and in request.headers."""
     request = WebSocketRequest(
-        make_scope(
+        websocket_scope(
             headers=[
                 (b"host", b"testserver"),
                 (b"user-agent", b"pytest/1"),
@@ -99,7 +74,9 @@ def test_headers_in_meta_and_headers() -> None:
 def test_repeated_headers_joined() -> None:
     """A repeated header is joined with commas, as Django does."""
     request = WebSocketRequest(
-        make_scope(headers=[(b"host", b"testserver"), (b"x-a", b"1"), (b"x-a", b"2")])
+        websocket_scope(
+            headers=[(b"host", b"testserver"), (b"x-a", b"1"), (b"x-a", b"2")]
+        )
     )
     assert request.META["HTTP_X_A"] == "1,2"
 
@@ -107,7 +84,7 @@ def test_repeated_headers_joined() -> None:
 def test_header_names_with_underscores_dropped() -> None:
     """A header spelt with underscores is dropped, so it cannot spoof its hyphenated twin."""
     request = WebSocketRequest(
-        make_scope(
+        websocket_scope(
             headers=[
                 (b"host", b"testserver"),
                 (b"x_forwarded_proto", b"https"),
@@ -123,7 +100,9 @@ def test_header_names_with_underscores_dropped() -> None:
 def test_underscore_header_cannot_spoof_proxy_ssl_header() -> None:
     """x_forwarded_proto does not make the request secure under SECURE_PROXY_SSL_HEADER."""
     request = WebSocketRequest(
-        make_scope(headers=[(b"host", b"testserver"), (b"x_forwarded_proto", b"https")])
+        websocket_scope(
+            headers=[(b"host", b"testserver"), (b"x_forwarded_proto", b"https")]
+        )
     )
     assert not request.is_secure()
 
@@ -131,7 +110,7 @@ def test_underscore_header_cannot_spoof_proxy_ssl_header() -> None:
 def test_cookies_parsed() -> None:
     """The Cookie header is parsed into COOKIES."""
     request = WebSocketRequest(
-        make_scope(
+        websocket_scope(
             headers=[
                 (b"host", b"testserver"),
                 (b"cookie", b"sessionid=abc; theme=dark"),
@@ -144,7 +123,7 @@ def test_cookies_parsed() -> None:
 def test_split_cookie_headers_merged() -> None:
     """Several Cookie headers (as HTTP/2 sends them) are merged into one COOKIES."""
     request = WebSocketRequest(
-        make_scope(
+        websocket_scope(
             headers=[(b"host", b"testserver"), (b"cookie", b"a=1"), (b"cookie", b"b=2")]
         )
     )
@@ -153,7 +132,7 @@ def test_split_cookie_headers_merged() -> None:
 
 def test_no_cookie_header_empty_cookies() -> None:
     """Without a Cookie header COOKIES is empty."""
-    assert WebSocketRequest(make_scope()).COOKIES == {}
+    assert WebSocketRequest(websocket_scope()).COOKIES == {}
 
 
 # Query string -----------------------------------------------------------------
@@ -162,7 +141,7 @@ def test_no_cookie_header_empty_cookies() -> None:
 def test_get_parsed_with_repeated_keys() -> None:
     """GET is parsed from query_string; repeated keys keep every value, in order."""
     request = WebSocketRequest(
-        make_scope(query_string=b"room=lobby&tag=a&tag=b&empty=")
+        websocket_scope(query_string=b"room=lobby&tag=a&tag=b&empty=")
     )
     assert request.GET["room"] == "lobby"
     assert request.GET.getlist("tag") == ["a", "b"]
@@ -172,14 +151,14 @@ def test_get_parsed_with_repeated_keys() -> None:
 
 def test_get_percent_decoded_as_utf8() -> None:
     """Percent-encoded UTF-8 in the query string is decoded."""
-    request = WebSocketRequest(make_scope(query_string=b"q=%C3%A9t%C3%A9&s=a+b"))
+    request = WebSocketRequest(websocket_scope(query_string=b"q=%C3%A9t%C3%A9&s=a+b"))
     assert request.GET["q"] == "été"
     assert request.GET["s"] == "a b"
 
 
 def test_malformed_query_string_does_not_raise() -> None:
     """A malformed query string (bad escapes, stray separators, invalid UTF-8 escapes) still parses."""
-    request = WebSocketRequest(make_scope(query_string=b"a=%zz&&=x&b&c=%ff"))
+    request = WebSocketRequest(websocket_scope(query_string=b"a=%zz&&=x&b&c=%ff"))
     assert request.GET["a"] == "%zz"
     assert request.GET["b"] == ""
     assert request.GET["c"] == "\ufffd"
@@ -187,7 +166,7 @@ def test_malformed_query_string_does_not_raise() -> None:
 
 def test_empty_query_string() -> None:
     """No query string gives an empty GET."""
-    request = WebSocketRequest(make_scope(query_string=b""))
+    request = WebSocketRequest(websocket_scope(query_string=b""))
     assert dict(request.GET) == {}
     assert request.META["QUERY_STRING"] == ""
 
@@ -197,7 +176,7 @@ def test_empty_query_string() -> None:
 
 def test_path_without_prefix() -> None:
     """Without a script prefix, path and path_info are the scope's path."""
-    request = WebSocketRequest(make_scope(path="/ws/chat/lobby/"))
+    request = WebSocketRequest(websocket_scope(path="/ws/chat/lobby/"))
     assert request.path == "/ws/chat/lobby/"
     assert request.path_info == "/ws/chat/lobby/"
     assert request.META["SCRIPT_NAME"] == ""
@@ -206,7 +185,9 @@ def test_path_without_prefix() -> None:
 
 def test_root_path_removed_from_path_info() -> None:
     """The scope's root_path is the script name, removed from path_info but kept in path."""
-    request = WebSocketRequest(make_scope(path="/prefix/ws/chat/", root_path="/prefix"))
+    request = WebSocketRequest(
+        websocket_scope(path="/prefix/ws/chat/", root_path="/prefix")
+    )
     assert request.path == "/prefix/ws/chat/"
     assert request.path_info == "/ws/chat/"
     assert request.META["SCRIPT_NAME"] == "/prefix"
@@ -219,7 +200,9 @@ def test_root_path_removed_from_path_info() -> None:
 @override_settings(FORCE_SCRIPT_NAME="/forced")
 def test_force_script_name_overrides_root_path() -> None:
     """FORCE_SCRIPT_NAME is the script name, whatever root_path says."""
-    request = WebSocketRequest(make_scope(path="/forced/ws/chat/", root_path="/other"))
+    request = WebSocketRequest(
+        websocket_scope(path="/forced/ws/chat/", root_path="/other")
+    )
     assert request.path == "/forced/ws/chat/"
     assert request.path_info == "/ws/chat/"
     assert request.META["SCRIPT_NAME"] == "/forced"
@@ -230,7 +213,7 @@ def test_force_script_name_overrides_root_path() -> None:
 
 def test_ws_not_secure() -> None:
     """scheme ws: not secure, request.scheme http, websocket_scheme ws."""
-    request = WebSocketRequest(make_scope(scheme="ws"))
+    request = WebSocketRequest(websocket_scope(scheme="ws"))
     assert request.is_secure() is False
     assert request.scheme == "http"
     assert request.websocket_scheme == "ws"
@@ -238,7 +221,9 @@ def test_ws_not_secure() -> None:
 
 def test_wss_secure() -> None:
     """scheme wss: secure, request.scheme https, websocket_scheme wss."""
-    request = WebSocketRequest(make_scope(scheme="wss", server=("testserver", 443)))
+    request = WebSocketRequest(
+        websocket_scope(scheme="wss", server=("testserver", 443))
+    )
     assert request.is_secure() is True
     assert request.scheme == "https"
     assert request.websocket_scheme == "wss"
@@ -246,7 +231,7 @@ def test_wss_secure() -> None:
 
 def test_scheme_absent_is_http() -> None:
     """A scope without "scheme" (as daphne may send) counts as plain http."""
-    scope = make_scope()
+    scope = websocket_scope()
     del scope["scheme"]
     request = WebSocketRequest(scope)
     assert request.scheme == "http"
@@ -255,7 +240,7 @@ def test_scheme_absent_is_http() -> None:
 
 def test_unknown_scheme_is_http() -> None:
     """An unexpected scheme value is treated as plain http, never as secure."""
-    request = WebSocketRequest(make_scope(scheme="gopher"))
+    request = WebSocketRequest(websocket_scope(scheme="gopher"))
     assert request.scheme == "http"
     assert request.is_secure() is False
 
@@ -264,12 +249,16 @@ def test_unknown_scheme_is_http() -> None:
 def test_secure_proxy_ssl_header_honoured() -> None:
     """Behind a TLS-terminating proxy, X-Forwarded-Proto: https makes a ws handshake secure."""
     secure = WebSocketRequest(
-        make_scope(headers=[(b"host", b"testserver"), (b"x-forwarded-proto", b"https")])
+        websocket_scope(
+            headers=[(b"host", b"testserver"), (b"x-forwarded-proto", b"https")]
+        )
     )
     assert secure.is_secure() is True
     assert secure.websocket_scheme == "wss"
     plain = WebSocketRequest(
-        make_scope(headers=[(b"host", b"testserver"), (b"x-forwarded-proto", b"http")])
+        websocket_scope(
+            headers=[(b"host", b"testserver"), (b"x-forwarded-proto", b"http")]
+        )
     )
     assert plain.is_secure() is False
 
@@ -279,19 +268,19 @@ def test_secure_proxy_ssl_header_honoured() -> None:
 
 def test_get_host_from_host_header() -> None:
     """get_host() returns the Host header, port included."""
-    request = WebSocketRequest(make_scope(headers=[(b"host", b"localhost:8000")]))
+    request = WebSocketRequest(websocket_scope(headers=[(b"host", b"localhost:8000")]))
     assert request.get_host() == "localhost:8000"
 
 
 def test_get_host_without_header_uses_server() -> None:
     """Without a Host header, get_host() falls back to the scope's server."""
-    request = WebSocketRequest(make_scope(headers=[], server=("localhost", 8000)))
+    request = WebSocketRequest(websocket_scope(headers=[], server=("localhost", 8000)))
     assert request.get_host() == "localhost:8000"
 
 
 def test_get_host_disallowed() -> None:
     """A Host outside ALLOWED_HOSTS raises DisallowedHost."""
-    request = WebSocketRequest(make_scope(headers=[(b"host", b"evil.example")]))
+    request = WebSocketRequest(websocket_scope(headers=[(b"host", b"evil.example")]))
     with pytest.raises(DisallowedHost):
         request.get_host()
 
@@ -299,7 +288,7 @@ def test_get_host_disallowed() -> None:
 def test_build_absolute_uri_plain() -> None:
     """build_absolute_uri() uses http and the host; with no argument it is the full path."""
     request = WebSocketRequest(
-        make_scope(
+        websocket_scope(
             path="/ws/echo/",
             query_string=b"a=1",
             headers=[(b"host", b"localhost:8000")],
@@ -311,13 +300,15 @@ def test_build_absolute_uri_plain() -> None:
 
 def test_build_absolute_uri_secure() -> None:
     """On wss, build_absolute_uri() gives https URLs."""
-    request = WebSocketRequest(make_scope(scheme="wss"))
+    request = WebSocketRequest(websocket_scope(scheme="wss"))
     assert request.build_absolute_uri("/x/") == "https://testserver/x/"
 
 
 def test_build_absolute_uri_keeps_script_prefix() -> None:
     """build_absolute_uri() of the request itself keeps the script prefix in the path."""
-    request = WebSocketRequest(make_scope(path="/prefix/ws/echo/", root_path="/prefix"))
+    request = WebSocketRequest(
+        websocket_scope(path="/prefix/ws/echo/", root_path="/prefix")
+    )
     assert request.build_absolute_uri() == "http://testserver/prefix/ws/echo/"
 
 
@@ -340,7 +331,7 @@ async def test_non_utf8_query_string_refused_with_400() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = make_scope(
+    scope = websocket_scope(
         path="/ws/echo/",
         query_string=b"q=\xff",
         extensions={"websocket.http.response": {}},

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 
 from django_wsviews.request import WebSocketRequest
 
+from .support.scopes import HOST, websocket_scope
+
 _SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 
 
@@ -117,34 +119,9 @@ def assert_same(scope: dict[str, Any], order: list[str] | None = None) -> None:
         assert outcome(our_readers[name]) == outcome(their_readers[name]), name
 
 
-def make_scope(
-    headers: list[tuple[bytes, bytes]] | None = None, **extra: Any
-) -> dict[str, Any]:
-    """Return a websocket scope as uvicorn gives it."""
-    scope: dict[str, Any] = {
-        "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "scheme": "ws",
-        "server": ("testserver", 80),
-        "client": ("10.1.2.3", 50123),
-        "root_path": "",
-        "path": "/ws/echo/",
-        "raw_path": b"/ws/echo/",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")] if headers is None else headers,
-        "subprotocols": [],
-        "extensions": {},
-    }
-    scope.update(extra)
-    return scope
-
-
-HOST = (b"host", b"testserver")
-
 SCOPES = {
-    "plain": make_scope(),
-    "browser": make_scope(
+    "plain": websocket_scope(),
+    "browser": websocket_scope(
         [
             HOST,
             (b"origin", b"http://testserver"),
@@ -157,63 +134,69 @@ SCOPES = {
             (b"cookie", b"sessionid=abc; csrftoken=xyz"),
         ]
     ),
-    "no headers key": {k: v for k, v in make_scope().items() if k != "headers"},
-    "no headers": make_scope([]),
-    "no server, no client": make_scope(server=None, client=None),
-    "several cookie headers": make_scope(
+    "no headers key": {k: v for k, v in websocket_scope().items() if k != "headers"},
+    "no headers": websocket_scope([]),
+    "no server, no client": websocket_scope(server=None, client=None),
+    "several cookie headers": websocket_scope(
         [HOST, (b"cookie", b"a=1"), (b"cookie", b"b=2; "), (b"cookie", b"c=3")]
     ),
-    "one cookie header with a trailing separator": make_scope(
+    "one cookie header with a trailing separator": websocket_scope(
         [HOST, (b"cookie", b"a=1; b=2; ")]
     ),
-    "cookie headers in two spellings": make_scope(
+    "cookie headers in two spellings": websocket_scope(
         [HOST, (b"Cookie", b"a=1"), (b"cookie", b"b=2")]
     ),
-    "cookie with a comma": make_scope([HOST, (b"cookie", b"a=1,b=2")]),
-    "repeated headers": make_scope(
+    "cookie with a comma": websocket_scope([HOST, (b"cookie", b"a=1,b=2")]),
+    "repeated headers": websocket_scope(
         [HOST, (b"x-a", b"1"), (b"x-b", b"z"), (b"x-a", b"2"), (b"X-A", b"3")]
     ),
-    "underscore names": make_scope(
+    "underscore names": websocket_scope(
         [HOST, (b"x_forwarded_proto", b"https"), (b"x_custom", b"spoof")]
     ),
-    "upper-case names": make_scope(
+    "upper-case names": websocket_scope(
         [(b"Host", b"testserver"), (b"Content-Type", b"text/plain; charset=latin-1")]
     ),
-    "content type with charset": make_scope(
+    "content type with charset": websocket_scope(
         [
             HOST,
             (b"content-type", b"text/plain; charset=latin-1"),
             (b"content-length", b"0"),
         ]
     ),
-    "content type with an unknown charset": make_scope(
+    "content type with an unknown charset": websocket_scope(
         [HOST, (b"content-type", b"text/plain; charset=nonsense")]
     ),
-    "latin-1 bytes": make_scope(
+    "latin-1 bytes": websocket_scope(
         [HOST, (b"x-\xe9t\xe9", b"caf\xe9"), (b"user-agent", b"\xff\xfe")]
     ),
-    "upper-case host": make_scope([(b"host", b"TestServer:80")]),
-    "two host headers": make_scope([HOST, (b"host", b"localhost")]),
-    "disallowed host": make_scope([(b"host", b"evil.example")]),
-    "host with a bad port": make_scope([(b"host", b"testserver:99999999999")]),
-    "IPv6 host": make_scope([(b"host", b"[::1]:8000")]),
-    "IPv6 server, no host": make_scope([], server=("::1", 8000)),
-    "no host, server on 80": make_scope([], server=("localhost", 80)),
-    "no host, server on 8000": make_scope([], server=("localhost", 8000)),
-    "wss": make_scope(scheme="wss", server=("testserver", 443)),
-    "no scheme": {k: v for k, v in make_scope().items() if k != "scheme"},
-    "unknown scheme": make_scope(scheme="gopher"),
-    "root_path": make_scope(path="/prefix/ws/echo/", root_path="/prefix"),
-    "root_path with a slash": make_scope(path="/prefix/ws/echo/", root_path="/prefix/"),
-    "root_path not a segment": make_scope(path="/prefixed/ws/", root_path="/prefix"),
-    "root_path not in path": make_scope(path="/ws/echo/", root_path="/other"),
-    "path is root_path": make_scope(path="/prefix", root_path="/prefix"),
-    "query string": make_scope(query_string=b"room=lobby&tag=a&tag=b&empty=&q=%C3%A9"),
-    "malformed query string": make_scope(query_string=b"a=%zz&&=x&b&c=%ff"),
-    "query string not UTF-8": make_scope(query_string=b"q=\xff"),
-    "query string as text": make_scope(query_string="a=1&b=\u00e9"),
-    "non-ASCII path": make_scope(path="/ws/caf\u00e9/"),
-    "forwarded headers": make_scope(
+    "upper-case host": websocket_scope([(b"host", b"TestServer:80")]),
+    "two host headers": websocket_scope([HOST, (b"host", b"localhost")]),
+    "disallowed host": websocket_scope([(b"host", b"evil.example")]),
+    "host with a bad port": websocket_scope([(b"host", b"testserver:99999999999")]),
+    "IPv6 host": websocket_scope([(b"host", b"[::1]:8000")]),
+    "IPv6 server, no host": websocket_scope([], server=("::1", 8000)),
+    "no host, server on 80": websocket_scope([], server=("localhost", 80)),
+    "no host, server on 8000": websocket_scope([], server=("localhost", 8000)),
+    "wss": websocket_scope(scheme="wss", server=("testserver", 443)),
+    "no scheme": {k: v for k, v in websocket_scope().items() if k != "scheme"},
+    "unknown scheme": websocket_scope(scheme="gopher"),
+    "root_path": websocket_scope(path="/prefix/ws/echo/", root_path="/prefix"),
+    "root_path with a slash": websocket_scope(
+        path="/prefix/ws/echo/", root_path="/prefix/"
+    ),
+    "root_path not a segment": websocket_scope(
+        path="/prefixed/ws/", root_path="/prefix"
+    ),
+    "root_path not in path": websocket_scope(path="/ws/echo/", root_path="/other"),
+    "path is root_path": websocket_scope(path="/prefix", root_path="/prefix"),
+    "query string": websocket_scope(
+        query_string=b"room=lobby&tag=a&tag=b&empty=&q=%C3%A9"
+    ),
+    "malformed query string": websocket_scope(query_string=b"a=%zz&&=x&b&c=%ff"),
+    "query string not UTF-8": websocket_scope(query_string=b"q=\xff"),
+    "query string as text": websocket_scope(query_string="a=1&b=\u00e9"),
+    "non-ASCII path": websocket_scope(path="/ws/caf\u00e9/"),
+    "forwarded headers": websocket_scope(
         [
             HOST,
             (b"x-forwarded-host", b"localhost:8443"),
@@ -233,7 +216,7 @@ def test_same_as_djangos(name: str) -> None:
 @pytest.mark.parametrize("name", list(SCOPES))
 def test_same_as_djangos_read_backwards(name: str) -> None:
     """The same, read in the opposite order (what is made on first use is made right whenever)."""
-    order = list(observations(WebSocketRequest(make_scope())))
+    order = list(observations(WebSocketRequest(websocket_scope())))
     assert_same(SCOPES[name], order[::-1])
 
 
@@ -261,8 +244,8 @@ def test_same_as_djangos_behind_a_proxy(name: str) -> None:
 @override_settings(ALLOWED_HOSTS=[], DEBUG=True)
 def test_same_as_djangos_with_debug_and_no_allowed_hosts() -> None:
     """DEBUG with empty ALLOWED_HOSTS admits localhost alike and refuses others alike."""
-    assert_same(make_scope([(b"host", b"localhost:8000")]))
-    assert_same(make_scope([(b"host", b"example.com")]))
+    assert_same(websocket_scope([(b"host", b"localhost:8000")]))
+    assert_same(websocket_scope([(b"host", b"example.com")]))
 
 
 def test_writes_before_first_read_stick() -> None:
@@ -352,7 +335,7 @@ def test_same_as_djangos_for_any_headers(
     order: list[str],
 ) -> None:
     """Any headers, query string, prefix and scheme, read in any order: the same as Django's."""
-    scope = make_scope(
+    scope = websocket_scope(
         headers,
         query_string=query_string,
         root_path=root_path,
