@@ -190,8 +190,13 @@ async def test_message_over_max_payload(
     inbox = Inbox()
     await make(made, inbox, SERVERS=nats_server.url, PREFIX=prefix).subscribe(["g"])
     sender = make(made, SERVERS=nats_server.url, PREFIX=prefix)
-    with pytest.raises(BroadcastError, match=r"over .*max_payload of 1048576 bytes"):
+    with pytest.raises(BroadcastError) as refused:
         await sender.publish("g", b"x" * (1024 * 1024 + 1))
+    assert str(refused.value) == (
+        "Could not broadcast to group 'g': the message is 1048577 bytes, over "
+        f"NATS at {nats_server.url}'s max_payload of 1048576 bytes. Send less, or "
+        "raise max_payload in the server's configuration."
+    )
     await sender.publish("g", b"small")  # the connection is still good
     assert await inbox.wait_for(1) == [b"small"]
 
@@ -265,6 +270,30 @@ async def test_tls_client_certificate(
         anonymous = make(made, SERVERS=url, PREFIX=prefix, TLS={"CA_FILE": str(cert)})
         with pytest.raises(BroadcastError, match="unreachable"):
             await anonymous.publish("g", b"x")
+    finally:
+        server.kill()
+
+
+# nats-py 2.16 passes aiohttp a float timeout, which aiohttp 3.14 deprecates.
+@pytest.mark.filterwarnings(
+    "ignore:parameter 'timeout' of type 'float':DeprecationWarning"
+)
+async def test_websocket_servers(
+    tmp_path: pathlib.Path, made: list[NatsBackend], prefix: str
+) -> None:
+    """ws:// URLs reach the server's WebSocket port, for subscribing and for broadcasting."""
+    pytest.importorskip("aiohttp", reason="nats-py needs aiohttp for ws:// URLs")
+    port = spare_port()
+    config = tmp_path / "websocket.conf"
+    config.write_text(f"websocket {{\n  port: {port}\n  no_tls: true\n}}\n")
+    server = NatsServer("-c", str(config))
+    server.start()
+    try:
+        url = f"ws://127.0.0.1:{port}"
+        inbox = Inbox()
+        await make(made, inbox, SERVERS=url, PREFIX=prefix).subscribe(["g"])
+        await make(made, SERVERS=url, PREFIX=prefix).publish("g", b"over websocket")
+        assert await inbox.wait_for(1) == [b"over websocket"]
     finally:
         server.kill()
 
@@ -436,11 +465,14 @@ class ScriptedNats:
         self.ended.set()
 
 
-async def test_no_reconnection_by_the_driver(made: list[NatsBackend]) -> None:
+async def test_no_reconnection_by_the_driver(
+    made: list[NatsBackend], caplog: pytest.LogCaptureFixture
+) -> None:
     """
     A server that accepts and says nothing: the attempt fails after
     connect_timeout, once; nats-py's own reconnection (which would hold
-    broadcasts for later) is off.
+    broadcasts for later) is off. The error is the backend's to report:
+    nats-py logs nothing of its own.
     """
     async with ScriptedNats(mute=True) as server:
         backend = make(
@@ -450,6 +482,7 @@ async def test_no_reconnection_by_the_driver(made: list[NatsBackend]) -> None:
             await asyncio.wait_for(backend.publish("g", b"x"), T)
         assert server.connections == 1
         await asyncio.wait_for(server.ended.wait(), T)  # and the socket is closed
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("nats")] == []
 
 
 async def test_two_unanswered_pings_drop_the_connection(
@@ -512,3 +545,36 @@ async def test_a_broadcast_not_confirmed_in_time(made: list[NatsBackend]) -> Non
         await asyncio.wait_for(backend.publish("g", b"three"), T)
         assert server.published == [b"one", b"two", b"three"]
         assert server.connections == 2
+
+
+async def test_the_listener_says_why_its_connection_ended(
+    made: list[NatsBackend], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A subscribing connection dropped for missed pings: the warning names the driver's reason."""
+    async with ScriptedNats() as server:
+        url = server.url
+        backend = make(made, SERVERS=url, HEALTH_CHECK_INTERVAL=0.05)
+        await asyncio.wait_for(backend.subscribe(["g"]), T)
+        server.silent = True
+        await eventually(lambda: "No subscribing connection" in caplog.text, T)
+    [warning] = [r for r in caplog.records if "No subscribing" in r.getMessage()]
+    assert f"No subscribing connection to NATS at {url} (nats: stale connection)" in (
+        warning.getMessage()
+    )
+
+
+async def test_subscriptions_in_place(
+    nats_server: NatsServer, made: list[NatsBackend], prefix: str
+) -> None:
+    """Each subscription confirmed counts as in place, the earlier ones too; an unsubscribed one stops counting and arriving."""
+    inbox = Inbox()
+    backend = make(made, inbox, SERVERS=nats_server.url, PREFIX=prefix)
+    await backend.subscribe(["a"])
+    await backend.subscribe(["b"])
+    assert backend._active == {group_subject(prefix, "a"), group_subject(prefix, "b")}
+    await backend.unsubscribe(["a"])
+    assert backend._active == {group_subject(prefix, "b")}
+    sender = make(made, SERVERS=nats_server.url, PREFIX=prefix)
+    await sender.publish("a", b"left")
+    await sender.publish("b", b"kept")
+    assert await inbox.wait_for(1) == [b"kept"]

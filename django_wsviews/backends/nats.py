@@ -19,6 +19,8 @@ Options:
 ``SERVERS``
     A ``nats://`` (``tls://`` for TLS) URL, or a list of them: the servers
     of one cluster, tried in turn (default ``nats://127.0.0.1:4222``).
+    ``ws://`` (``wss://``) URLs reach the server's WebSocket port; nats-py
+    needs aiohttp for them (``pip install nats-py[aiohttp]``).
     Credentials may be in the URL (``nats://user:password@host:4222``).
 ``CONNECTION_KWARGS``
     Passed to ``nats.connect()``: ``user``, ``password``, ``token``,
@@ -255,11 +257,12 @@ class NatsBackend(ListeningBackend[str]):
         errors = self._nats.errors
         try:
             client = await self._publishing_connection()
-            await client.publish(self._channel(group), payload)
+            try:
+                await client.publish(self._channel(group), payload)
+            except errors.MaxPayloadError as exc:
+                raise self._too_large(group, len(payload), client.max_payload) from exc
             # PING/PONG: the server has read what came before.
             await client.flush(timeout=self._publish_timeout)
-        except errors.MaxPayloadError as exc:
-            raise self._too_large(group, len(payload)) from exc
         except (errors.Error, OSError, asyncio.TimeoutError) as exc:
             await self._drop_publisher()
             raise self._unreachable(group, exc) from exc
@@ -279,8 +282,7 @@ class NatsBackend(ListeningBackend[str]):
         if client is not None:
             await self._quietly(asyncio.wait_for(client.close(), self.close_timeout))
 
-    def _too_large(self, group: str, size: int) -> BroadcastError:
-        limit = getattr(self._publisher, "max_payload", "its")
+    def _too_large(self, group: str, size: int, limit: int) -> BroadcastError:
         return BroadcastError(
             f"Could not broadcast to group {group!r}: the message is {size} bytes, "
             f"over {self._where()}'s max_payload of {limit} bytes. Send less, or "
