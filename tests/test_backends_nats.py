@@ -422,11 +422,13 @@ class ScriptedNats:
         self.mute = mute
         self.tls = tls
         self.silent = False
+        self.drop = asyncio.Event()  # set: closes every connection
         self.connections = 0
         self.unanswered = 0
         self.published: list[bytes] = []
         self.ended = asyncio.Event()
         self.server: asyncio.Server | None = None
+        self.handlers: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> ScriptedNats:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -435,6 +437,9 @@ class ScriptedNats:
     async def __aexit__(self, *exc: object) -> None:
         assert self.server is not None
         self.server.close()
+        self.drop.set()
+        if self.handlers:
+            await asyncio.wait(self.handlers, timeout=T)
 
     @property
     def url(self) -> str:
@@ -446,13 +451,26 @@ class ScriptedNats:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self.connections += 1
+        handler = asyncio.current_task()
+        assert handler is not None
+        self.handlers.add(handler)
         if not self.mute:
             tls = b',"tls_required":true' if self.tls else b""
             writer.write(
                 b'INFO {"server_id":"scripted","version":"2.10.0","proto":1,'
                 b'"max_payload":1048576,"headers":true' + tls + b"}\r\n"
             )
-        while line := await reader.readline():
+        while True:
+            reading = asyncio.ensure_future(reader.readline())
+            dropped = asyncio.ensure_future(self.drop.wait())
+            await asyncio.wait({reading, dropped}, return_when=asyncio.FIRST_COMPLETED)
+            dropped.cancel()
+            if self.drop.is_set():
+                reading.cancel()
+                break
+            line = reading.result()
+            if not line:
+                break
             if line.startswith(b"PING"):
                 if self.silent:
                     self.unanswered += 1
@@ -578,3 +596,29 @@ async def test_subscriptions_in_place(
     await sender.publish("a", b"left")
     await sender.publish("b", b"kept")
     assert await inbox.wait_for(1) == [b"kept"]
+
+
+async def test_options_default_as_documented() -> None:
+    """Without options: nats://127.0.0.1:4222, subjects "wsviews.<group>", 2 s to connect, 10 s for a broadcast's confirmation."""
+    backend = NatsBackend({}, lambda payload: None)
+    assert backend._where() == "NATS at nats://127.0.0.1:4222"
+    assert backend._channel("room") == "wsviews.room"
+    assert backend._kwargs == {"connect_timeout": 2}
+    assert backend._publish_timeout == 10
+    await backend.close()
+
+
+async def test_joins_and_leaves_while_the_connection_is_lost(
+    made: list[NatsBackend],
+) -> None:
+    """While the subscribing connection is down, leaving and joining return at once; the joins hold after it is back."""
+    async with ScriptedNats() as server:
+        backend = make(made, SERVERS=server.url)
+        await asyncio.wait_for(backend.subscribe(["a", "b"]), T)
+        server.drop.set()
+        await eventually(lambda: not backend._connected, T)
+        await asyncio.wait_for(backend.unsubscribe(["a"]), T)
+        await asyncio.wait_for(backend.subscribe(["c"]), T)
+        server.drop.clear()
+        await eventually(lambda: backend._connected, T)
+        await eventually(lambda: backend._active == {"wsviews.b", "wsviews.c"}, T)

@@ -62,7 +62,6 @@ misses what is published meanwhile, as with Redis pub/sub.
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 import ssl
 from collections.abc import Mapping
@@ -215,8 +214,6 @@ class NatsBackend(ListeningBackend[str]):
                 logger.debug("NATS connection error: %s", exc)
 
         client = self._nats.aio.client.Client()
-        if not any(url.startswith(("ws://", "wss://")) for url in self._servers):
-            client._transport = _transport_class()()
         # nats-py can wait forever for a failed TLS handshake: bound it all.
         bound = 2 * len(self._servers) * float(self._kwargs["connect_timeout"]) + 1
         try:
@@ -329,9 +326,9 @@ class NatsBackend(ListeningBackend[str]):
         raise ConnectionError(str(error) if error else "the connection closed")
 
     async def _close_connection(self, connection: _Listening) -> None:
-        if self._client is connection.client:
-            self._client = None
-            self._subscriptions = {}
+        # The listener closes only the connection it holds, the live one.
+        self._client = None
+        self._subscriptions = {}
         # Bounded: nats-py's close() can wait forever on a half-broken socket.
         await asyncio.wait_for(connection.client.close(), self.close_timeout)
 
@@ -361,26 +358,6 @@ class _Listening:
 
     client: Any
     closed: asyncio.Event
-
-
-@functools.cache
-def _transport_class() -> Any:
-    """
-    Return nats-py's TCP transport, closing a failed attempt's socket before the next.
-
-    nats-py makes every connection attempt of a client on one transport
-    object, and an attempt that connected but failed later (no INFO, a TLS
-    error, a server restarting) is replaced without being closed: its
-    socket would be left to the garbage collector.
-    """
-    import nats.aio.transport
-
-    class Transport(nats.aio.transport.TcpTransport):
-        async def connect(self, *args: Any, **kwargs: Any) -> None:
-            self.close()  # type: ignore[no-untyped-call]
-            await super().connect(*args, **kwargs)
-
-    return Transport
 
 
 def _tls_context(tls: Any) -> ssl.SSLContext:
