@@ -180,6 +180,16 @@ async def test_connect_returns_after_a_failed_first_attempt(
     assert len(backend.opened) == 1
 
 
+async def test_connect_waits_at_most_subscribe_timeout() -> None:
+    """A first attempt that does not end: connect() returns after SUBSCRIBE_TIMEOUT, the attempt going on."""
+    backend = ScriptedBackend(SUBSCRIBE_TIMEOUT=0.05)
+    await asyncio.wait_for(backend.connect(), T)  # no outcome is scripted: it hangs
+    assert not backend._connected
+    backend.attempts.put_nowait(None)
+    await backend.holding(1)
+    await backend.close()
+
+
 async def test_an_outage_is_logged_once_then_its_end(
     backend: ScriptedBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
