@@ -85,6 +85,15 @@ def test_backoff_doubles_to_a_cap() -> None:
     assert backoff.next() <= 1.0
 
 
+def test_backoff_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default the first delay is 0.1 s and the cap 10 s (before the jitter, which takes off up to half)."""
+    monkeypatch.setattr(base.random, "uniform", lambda low, high: high)
+    backoff = Backoff()
+    delays = [backoff.next() for _ in range(20)]
+    assert delays[0] == 0.1
+    assert max(delays) == 10
+
+
 async def test_state_signal() -> None:
     """wait_until() returns True once the condition holds, False after the timeout."""
     signal = StateSignal()
@@ -120,8 +129,8 @@ class StuckBackend(ListeningBackend[str]):
     a driver waiting on a server that stopped answering may.
     """
 
-    def __init__(self) -> None:
-        super().__init__({}, lambda payload: None)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(options, lambda payload: None)
         self.stuck = asyncio.Event()
         self.unstick = asyncio.Event()
         self.released = False
@@ -196,4 +205,15 @@ async def test_listening_options_default_as_documented() -> None:
     assert (backend._health, backend._subscribe_timeout) == (15, 5)
     assert 5 <= max(delays) <= 10  # the cap (with jitter: half to all of it)
     assert backend.close_timeout == 5
+    await backend.close()
+
+
+async def test_listening_options_given_are_used() -> None:
+    """HEALTH_CHECK_INTERVAL, RECONNECT_MAX_DELAY and SUBSCRIBE_TIMEOUT, when given, replace the defaults."""
+    backend = StuckBackend(
+        HEALTH_CHECK_INTERVAL=2, RECONNECT_MAX_DELAY=0.3, SUBSCRIBE_TIMEOUT=3
+    )
+    delays = [backend._backoff.next() for _ in range(20)]
+    assert (backend._health, backend._subscribe_timeout) == (2, 3)
+    assert 0.15 <= max(delays) <= 0.3
     await backend.close()

@@ -180,11 +180,19 @@ async def test_connect_returns_after_a_failed_first_attempt(
     assert len(backend.opened) == 1
 
 
-async def test_connect_waits_at_most_subscribe_timeout() -> None:
-    """A first attempt that does not end: connect() returns after SUBSCRIBE_TIMEOUT, the attempt going on."""
+async def test_connect_waits_at_most_subscribe_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """
+    A first attempt that does not end: connect() returns after
+    SUBSCRIBE_TIMEOUT, the attempt going on; a join meanwhile returns then,
+    not connected, without waiting again for a confirmation.
+    """
     backend = ScriptedBackend(SUBSCRIBE_TIMEOUT=0.05)
     await asyncio.wait_for(backend.connect(), T)  # no outcome is scripted: it hangs
     assert not backend._connected
+    await asyncio.wait_for(backend.subscribe(["a"]), T)
+    assert records(caplog, "did not confirm") == []
     backend.attempts.put_nowait(None)
     await backend.holding(1)
     await backend.close()
