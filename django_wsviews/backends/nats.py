@@ -214,7 +214,8 @@ class NatsBackend(ListeningBackend[str]):
                 logger.debug("NATS connection error: %s", exc)
 
         client = self._nats.aio.client.Client()
-        # nats-py can wait forever for a failed TLS handshake: bound it all.
+        # nats-py bounds most steps of an attempt with connect_timeout, but not
+        # every wait (a drain of what it writes): bound the whole attempt.
         bound = 2 * len(self._servers) * float(self._kwargs["connect_timeout"]) + 1
         try:
             connecting = client.connect(
