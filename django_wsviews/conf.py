@@ -146,6 +146,17 @@ SETTINGS = _declare(
         "django_wsviews.E022",
     ),
     Setting(
+        "WSVIEWS_SESSION_RECHECK_INTERVAL",
+        None,
+        rules.number(
+            "Set it in seconds (0 for before every message), or None never to "
+            "re-read sessions.",
+            zero=True,
+            none=True,
+        ),
+        "django_wsviews.E023",
+    ),
+    Setting(
         "WSVIEWS_PRESENCE_TIMEOUT",
         30.0,
         rules.number(
@@ -263,8 +274,14 @@ class Settings:
         return timeout
 
     @property
+    def WSVIEWS_SESSION_RECHECK_INTERVAL(self) -> float | None:
+        """Seconds between re-reads of a connection's session (never by default)."""
+        interval: float | None = self._get("WSVIEWS_SESSION_RECHECK_INTERVAL")
+        return interval
+
+    @property
     def limits(self) -> Limits:
-        """The five limit settings as one :class:`~django_wsviews.limits.Limits`."""
+        """The six limit settings as one :class:`~django_wsviews.limits.Limits`."""
         try:
             limits: Limits = self._values["limits"]
         except KeyError:
@@ -274,6 +291,7 @@ class Settings:
                 idle_timeout=self.WSVIEWS_IDLE_TIMEOUT,
                 max_connections_per_user=self.WSVIEWS_MAX_CONNECTIONS_PER_USER,
                 max_groups_per_connection=self.WSVIEWS_MAX_GROUPS_PER_CONNECTION,
+                session_recheck_interval=self.WSVIEWS_SESSION_RECHECK_INTERVAL,
             )
         return limits
 

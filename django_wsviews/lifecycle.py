@@ -166,7 +166,7 @@ class Lifecycle:
             if not await self._take_user_slot():
                 await self.view._reject(429, reason=RejectReason.TOO_MANY_CONNECTIONS)
                 return False
-            if self.view.session_recheck_interval is not None:
+            if limits.session_recheck_interval is not None:
                 await self._session.baseline()
         except Exception as exc:
             await report_exception(self.view, exc)

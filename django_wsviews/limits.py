@@ -1,11 +1,12 @@
 """
-Per-connection limits: message size and rate, idleness, connections per user, groups.
+Per-connection limits: message size and rate, idleness, connections per user, groups, session re-checks.
 
 A view states its limits as one :class:`Limits` value (its ``limits``
 attribute); a field left ``None`` follows the project's setting
 (``WSVIEWS_MAX_MESSAGE_SIZE``, ``WSVIEWS_RATE_LIMIT``,
 ``WSVIEWS_IDLE_TIMEOUT``, ``WSVIEWS_MAX_CONNECTIONS_PER_USER``,
-``WSVIEWS_MAX_GROUPS_PER_CONNECTION``). They are read once per connection,
+``WSVIEWS_MAX_GROUPS_PER_CONNECTION``,
+``WSVIEWS_SESSION_RECHECK_INTERVAL``). They are read once per connection,
 never per message, and hold on every server, whatever the server's own
 limits are. Connections per user are counted per process.
 """
@@ -107,6 +108,11 @@ class Limits:
     #: included; past it ``join()`` raises ``TooManyGroups``
     #: (``WSVIEWS_MAX_GROUPS_PER_CONNECTION``, 100 by default).
     max_groups_per_connection: int | None = None
+    #: Seconds between re-reads of the connection's session (0: before every
+    #: message); once the session has ended or its user changed, the view's
+    #: ``handle_session_expired()`` runs (``WSVIEWS_SESSION_RECHECK_INTERVAL``,
+    #: never by default).
+    session_recheck_interval: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -129,6 +135,17 @@ class Limits:
             raise ImproperlyConfigured(
                 f"Limits(idle_timeout={timeout!r}): give a positive number of "
                 "seconds, or None to follow the project's setting."
+            )
+        recheck = self.session_recheck_interval
+        if recheck is not None and (
+            isinstance(recheck, bool)
+            or not isinstance(recheck, (int, float))
+            or recheck < 0
+        ):
+            raise ImproperlyConfigured(
+                f"Limits(session_recheck_interval={recheck!r}): give a number of "
+                "seconds (0 for before every message), or None to follow the "
+                "project's setting."
             )
         parse_rate(self.rate)
 

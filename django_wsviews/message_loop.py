@@ -151,7 +151,7 @@ class MessageLoop:
         bucket = None if rate is None else TokenBucket(parse_rate(rate), loop_time())
         if limits.idle_timeout is not None:
             self._start_idle_timer(limits.idle_timeout)
-        recheck = view.session_recheck_interval
+        recheck = limits.session_recheck_interval
         recheck_every_message = recheck == 0
         if recheck:
             self.spawn(self.session.watch(recheck))

@@ -5,8 +5,9 @@ Keeping a WebSocket tied to the session it was opened with.
 that opened it, and nothing re-reads the session unless asked to. Two things
 keep sockets honest:
 
-- A view with ``session_recheck_interval`` re-reads its session from the
-  session store (every message for 0, else every that many seconds) and
+- A connection whose limits set ``session_recheck_interval`` (the view's
+  ``Limits``, or ``WSVIEWS_SESSION_RECHECK_INTERVAL``) re-reads its session
+  from the session store (every message for 0, else every that many seconds) and
   calls :meth:`~django_wsviews.WebSocketView.handle_session_expired` (closing with
   4401 by default) once the session has ended or its user changed, for
   instance after a logout or a password change elsewhere.
@@ -124,7 +125,7 @@ class _Watched(HookOwner, Protocol):
 
 class SessionCheck:
     """
-    Re-read one connection's session, as its ``session_recheck_interval`` asks.
+    Re-read one connection's session, as its limits' ``session_recheck_interval`` asks.
 
     :meth:`baseline` records who the session is logged in as at connect;
     :meth:`still_valid` re-reads it (on a pooled thread) and, once it has

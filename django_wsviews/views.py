@@ -75,14 +75,9 @@ class WebSocketView(WebSocketConnection):
     allowed_origins: ClassVar[Sequence[str]] = ()
 
     #: This view's limits: message size and rate, idleness, connections per
-    #: user, groups per connection. A field left ``None`` follows the
+    #: user, groups per connection, how often the session is re-read. A field left ``None`` follows the
     #: project's setting; see :class:`~django_wsviews.limits.Limits`.
     limits: ClassVar[Limits] = Limits()
-
-    #: Re-read the session this often (seconds; 0 means before every
-    #: message) and call :meth:`handle_session_expired` once it has ended or its
-    #: user changed. ``None`` (the default) never re-reads it.
-    session_recheck_interval: ClassVar[float | None] = None
 
     #: Groups every connection joins on accept; see get_group_names().
     group_names: ClassVar[Sequence[str]] = ()
@@ -267,7 +262,12 @@ class WebSocketView(WebSocketConnection):
     # The session -----------------------------------------------------------
 
     async def handle_session_expired(self) -> None:
-        """Handle a session that has ended; the default closes with 4401."""
+        """
+        Handle a session that has ended or changed user; the default closes with 4401.
+
+        Called only for a connection whose limits re-read the session (the
+        ``session_recheck_interval`` of :class:`~django_wsviews.limits.Limits`).
+        """
         await self.close(CloseCode.UNAUTHORIZED, "Session ended.")
 
     # Actions ----------------------------------------------------------------

@@ -28,6 +28,7 @@ BAD_VALUES = {
     "WSVIEWS_SEND_QUEUE_SIZE": True,
     "WSVIEWS_SEND_QUEUE_OVERFLOW": "explode",
     "WSVIEWS_MAX_GROUPS_PER_CONNECTION": -1,
+    "WSVIEWS_SESSION_RECHECK_INTERVAL": -1,
     "WSVIEWS_HISTORY": {"chat.*": {"MAX_MESSAGES": 0}},
     "WSVIEWS_PRESENCE_TIMEOUT": 0,
     "WSVIEWS_BACKEND": ["django_wsviews.backends.memory.MemoryBackend"],
@@ -122,6 +123,7 @@ DOCUMENTED_DEFAULTS = {
     "WSVIEWS_SEND_QUEUE_SIZE": 100,  # groups.rst: "(100)"
     "WSVIEWS_SEND_QUEUE_OVERFLOW": "close",  # groups.rst: "(the default)"
     "WSVIEWS_MAX_GROUPS_PER_CONNECTION": 100,  # groups.rst: "at most 100 groups"
+    "WSVIEWS_SESSION_RECHECK_INTERVAL": None,  # security.rst: "(never)"
     "WSVIEWS_PRESENCE_TIMEOUT": 30.0,  # presence.rst: "30 s by default"
     "WSVIEWS_HISTORY": {},  # history.rst: only the groups it names keep history
     "WSVIEWS_BACKEND": {  # groups.rst: "the in-memory backend by default"

@@ -101,7 +101,7 @@ VIEW_PUBLIC_NAMES = {
     "as_view", "setup", "dispatch",
     # attributes and their resolvers
     "subprotocols", "check_origin", "allowed_origins", "get_allowed_origins",
-    "limits", "get_limits", "session_recheck_interval", "group_names",
+    "limits", "get_limits", "group_names",
     "get_group_names", "user_group", "receive_group_concurrently",
     "presence_groups", "get_presence_groups", "get_presence_meta",
     "history_group", "get_history_group",

@@ -66,6 +66,9 @@ class TestLimits:
             ("idle_timeout", 0),
             ("idle_timeout", "60"),
             ("idle_timeout", False),
+            ("session_recheck_interval", -1),
+            ("session_recheck_interval", "60"),
+            ("session_recheck_interval", True),
             ("rate", "20 per second"),
         ],
     )
@@ -84,6 +87,7 @@ class TestLimits:
         WSVIEWS_IDLE_TIMEOUT=30,
         WSVIEWS_MAX_CONNECTIONS_PER_USER=3,
         WSVIEWS_MAX_GROUPS_PER_CONNECTION=7,
+        WSVIEWS_SESSION_RECHECK_INTERVAL=60,
     )
     def test_get_limits_takes_each_unset_field_from_the_settings(self) -> None:
         """A view's own field wins; each field it leaves None is the project's setting."""
@@ -97,6 +101,13 @@ class TestLimits:
             idle_timeout=2,
             max_connections_per_user=3,
             max_groups_per_connection=1,
+            session_recheck_interval=60,
+        )
+        assert (
+            View(limits=Limits(session_recheck_interval=0))
+            .get_limits()
+            .session_recheck_interval
+            == 0
         )
         as_view_kwarg = View(limits=Limits(max_message_size=4)).get_limits()
         assert (as_view_kwarg.max_message_size, as_view_kwarg.idle_timeout) == (4, 30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -58,7 +59,7 @@ async def test_logout_closes_every_socket_of_the_session() -> None:
 
 
 async def test_recheck_each_message() -> None:
-    """With session_recheck_interval=0 a message after the session ends closes 4401."""
+    """With Limits(session_recheck_interval=0) a message after the session ends closes 4401."""
     client, _ = await logged_in_client("rechecked")
     ws = await client.connect("/ws/recheck/")
     await ws.send("a")
@@ -72,6 +73,30 @@ async def test_recheck_each_message() -> None:
         CloseCode.UNAUTHORIZED,
         "Session ended.",
     )
+
+
+async def test_recheck_by_the_project_setting(settings: Any) -> None:
+    """WSVIEWS_SESSION_RECHECK_INTERVAL re-reads the session of a view that sets no limits."""
+    settings.WSVIEWS_SESSION_RECHECK_INTERVAL = 0
+    client, _ = await logged_in_client("project-wide")
+    ws = await client.connect("/ws/echo/")
+    await ws.send("a")
+    assert await ws.receive() == "a"
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key(client))
+    await sync_to_async(store.delete)()
+    await ws.send("b")
+    assert await ws.wait_closed() == CloseCode.UNAUTHORIZED
+
+
+async def test_no_recheck_by_default() -> None:
+    """Without a recheck interval a socket outlives its deleted session (logout is what closes it)."""
+    client, _ = await logged_in_client("unchecked")
+    ws = await client.connect("/ws/echo/")
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key(client))
+    await sync_to_async(store.delete)()
+    await ws.send("still here")
+    assert await ws.receive() == "still here"
+    await ws.close()
 
 
 async def test_recheck_periodically() -> None:

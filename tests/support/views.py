@@ -357,11 +357,11 @@ class IdleView(EchoView):
 
 
 class RecheckEachMessageView(EchoView):
-    session_recheck_interval = 0
+    limits = Limits(session_recheck_interval=0)
 
 
 class RecheckPeriodicallyView(EchoView):
-    session_recheck_interval = 0.02
+    limits = Limits(session_recheck_interval=0.02)
 
 
 class GreedyView(WebSocketView):
