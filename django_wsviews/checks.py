@@ -23,6 +23,8 @@ Settings (each setting's rule is declared once, in :data:`.conf.SETTINGS`):
   declare in ``option_names``.
 - ``django_wsviews.E032``: the backend refuses its ``OPTIONS`` (a value it
   cannot use, or a driver package that is not installed).
+- ``django_wsviews.E033``: ``WSVIEWS_HISTORY`` keeps history, but the backend
+  has no history store.
 - ``django_wsviews.W001``: a ``WSVIEWS_*`` setting that django-wsviews does
   not know (a typo); the hint names the closest real one.
 
@@ -167,12 +169,19 @@ def check_backend(**kwargs: Any) -> list[CheckMessage]:
 
     The backend is created, not connected: no server is contacted.
     """
+    from . import history
     from .backends import get_backend_config
 
     try:
         config = get_backend_config()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="django_wsviews.E031")]
+    try:
+        history.check_store(config.backend_class)
+    except conf.InvalidSetting:
+        pass  # WSVIEWS_HISTORY itself is wrong: reported under its own id
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="django_wsviews.E033")]
     try:
         config.create(lambda payload: None)
     except (ImproperlyConfigured, ImportError) as exc:  # they name the fix

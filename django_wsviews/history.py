@@ -151,23 +151,31 @@ def store_for(backend: BaseBackend) -> HistoryStore[Any]:
     """
     store = _stores.get(backend)
     if store is None:
-        path = _store_path(type(backend))
-        if path is None:
-            raise ImproperlyConfigured(
-                f"WSVIEWS_HISTORY keeps history, but the group backend "
-                f"{type(backend).__qualname__} has no history store: use the "
-                "in-memory, Redis or PostgreSQL backend, or remove WSVIEWS_HISTORY."
-            )
-        store = _stores[backend] = import_string(path)(backend)
+        store = _stores[backend] = import_string(_store_path(type(backend)))(backend)
     return store
 
 
-def _store_path(backend_class: type[BaseBackend]) -> str | None:
+def check_store(backend_class: type[BaseBackend]) -> None:
+    """
+    Raise ImproperlyConfigured if ``WSVIEWS_HISTORY`` keeps history and ``backend_class`` cannot.
+
+    Run by the system checks and at lifespan startup, so that the mistake is
+    found before the first broadcast to a group with history.
+    """
+    if conf.settings.WSVIEWS_HISTORY:
+        _store_path(backend_class)
+
+
+def _store_path(backend_class: type[BaseBackend]) -> str:
     for klass in backend_class.__mro__:
         path = STORES.get(f"{klass.__module__}.{klass.__qualname__}")
         if path is not None:
             return path
-    return None
+    raise ImproperlyConfigured(
+        f"WSVIEWS_HISTORY keeps history, but the group backend "
+        f"{backend_class.__qualname__} has no history store: use the "
+        "in-memory, Redis or PostgreSQL backend, or remove WSVIEWS_HISTORY."
+    )
 
 
 async def publish(

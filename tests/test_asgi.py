@@ -266,6 +266,21 @@ class TestLifespanChecks:
         assert "'N/s'" in sent["message"]
         assert "django_wsviews.E017" in caplog.text
 
+    async def test_history_without_a_store_fails_startup(self, settings: Any) -> None:
+        """WSVIEWS_HISTORY on a backend that keeps no history fails startup (E033), not the first broadcast."""
+        pytest.importorskip("nats")
+        settings.WSVIEWS_BACKEND = {
+            "BACKEND": "django_wsviews.backends.nats.NatsBackend",
+            "OPTIONS": {"SERVERS": ["nats://127.0.0.1:4222"]},
+        }
+        settings.WSVIEWS_HISTORY = {"chat.*": {"MAX_MESSAGES": 50}}
+        lifespan = Lifespan(WebSocketMiddleware(ASGIHandler()))
+        sent = await lifespan.event("startup")
+        await asyncio.wait_for(lifespan.task, 5)
+        assert sent["type"] == "lifespan.startup.failed"
+        assert "(django_wsviews.E033)" in sent["message"]
+        assert "has no history store" in sent["message"]
+
     async def test_backend_as_a_dotted_path_starts(self, settings: Any) -> None:
         """WSVIEWS_BACKEND = "dotted.path" is a backend without options: startup completes."""
         settings.WSVIEWS_BACKEND = "django_wsviews.backends.memory.MemoryBackend"

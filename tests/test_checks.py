@@ -209,6 +209,42 @@ def test_e032_backend_refuses_an_option_value(settings: Any, backend: Any) -> No
     assert ids(check_settings()) == ["django_wsviews.E032"]
 
 
+NATS = {
+    "BACKEND": "django_wsviews.backends.nats.NatsBackend",
+    "OPTIONS": {"SERVERS": ["nats://127.0.0.1:4222"]},
+}
+
+
+def test_e033_history_on_a_backend_without_a_history_store(settings: Any) -> None:
+    """WSVIEWS_HISTORY on a backend that keeps no history is E033, naming the backends that do."""
+    pytest.importorskip("nats")
+    settings.WSVIEWS_BACKEND = NATS
+    settings.WSVIEWS_HISTORY = {"chat.*": {"MAX_MESSAGES": 50}}
+    [error] = check_settings()
+    assert error.id == "django_wsviews.E033"
+    assert error.msg == (
+        "WSVIEWS_HISTORY keeps history, but the group backend NatsBackend has "
+        "no history store: use the in-memory, Redis or PostgreSQL backend, or "
+        "remove WSVIEWS_HISTORY."
+    )
+
+
+def test_no_e033_without_history_or_with_a_store(settings: Any) -> None:
+    """The same backend without WSVIEWS_HISTORY, or history on a backend with a store, passes."""
+    pytest.importorskip("nats")
+    settings.WSVIEWS_BACKEND = NATS
+    assert check_settings() == []
+    settings.WSVIEWS_BACKEND = "django_wsviews.backends.memory.MemoryBackend"
+    settings.WSVIEWS_HISTORY = {"chat.*": {"MAX_MESSAGES": 50}}
+    assert check_settings() == []
+
+
+def test_invalid_history_is_e025_alone(settings: Any) -> None:
+    """An invalid WSVIEWS_HISTORY is reported once, as E025, not again as E033."""
+    settings.WSVIEWS_HISTORY = {"chat.*": {"MAX_MESSAGES": 0}}
+    assert ids(check_settings()) == ["django_wsviews.E025"]
+
+
 def test_malformed_backend_is_not_loaded(settings: Any) -> None:
     """A malformed WSVIEWS_BACKEND is E030 alone: the backend is not loaded too."""
     settings.WSVIEWS_BACKEND = {"OPTIONS": {}}
