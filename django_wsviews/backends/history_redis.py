@@ -4,8 +4,9 @@ The history of the Redis backend: a stream per group, written by the script that
 Each group with history has two keys, in one hash slot (the group name is
 their hash tag, for Redis Cluster):
 
-- ``<PREFIX>:history-meta:{<group>}``, a hash: the epoch (``e``) and the
-  last offset (``o``);
+- ``<PREFIX>:history-meta:{<group>}``, a hash: the epoch (``e``), the
+  last offset (``o``) and the ``run_id`` of the Redis server that wrote
+  them (``r``);
 - ``<PREFIX>:history:{<group>}``, a stream whose entry ids are
   ``0-<offset>``, each holding the time it was added (``t``, ms) and the
   message as published (``p``).
@@ -15,13 +16,19 @@ offset, adds the message to the stream (``XADD ... MAXLEN <max_messages>``,
 exact), drops entries older than ``MAX_AGE`` from its head, and
 ``PUBLISH``\\ es the message, all at once: Redis runs a script alone, so
 every subscriber sees a group's offsets in order, whichever process sent
-them. Server-side it runs ``HGET``, ``HINCRBY``, ``TIME``, ``XADD``, two
-``PEXPIRE`` and the ``PUBLISH`` (plus an ``XRANGE``/``XDEL`` pair per
-expired entry, with ``MAX_AGE``).
+them. Server-side it runs ``INFO server``, ``HMGET``, ``HINCRBY``,
+``TIME``, ``XADD``, two ``PEXPIRE`` and the ``PUBLISH`` (plus an
+``XRANGE``/``XDEL`` pair per expired entry, with ``MAX_AGE``).
 
 When the hash is missing (Redis restarted without persistence, the keys
-expired or were deleted) the next broadcast makes a new epoch and drops
-what is left of the stream. Both keys expire after a day without
+expired or were deleted), or was written by another Redis server process
+(a restart, even from a snapshot or an append-only file, or a replica
+promoted in its master's place), the next broadcast makes a new epoch and
+drops what is left of the stream; until then a read finds no history. A
+server restored from a snapshot, or a replica, may lack the latest
+messages: were the offsets counted on from what it has, they would be
+given again to other messages, and a client that saw the lost ones would
+miss the new ones without a reset. Both keys expire after a day without
 broadcasts (or ``MAX_AGE``, if longer): a client resuming after that gets a
 reset.
 
@@ -50,12 +57,20 @@ IDLE_TTL = 86400.0
 #: Entries past MAX_AGE that one broadcast removes from the head, at most.
 EXPIRE_BATCH = 16
 
-_PUBLISH = """
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
+#: Lua: ``server``, the run_id of this Redis server process (a restart changes it).
+_SERVER = """
+local server = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+"""
+
+_PUBLISH = (
+    _SERVER
+    + """
+local meta = redis.call('HMGET', KEYS[1], 'e', 'r')
+local epoch = meta[1]
+if not epoch or meta[2] ~= server then
   epoch = ARGV[2]
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0, 'r', server)
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local time = redis.call('TIME')
@@ -75,14 +90,18 @@ redis.call('PEXPIRE', KEYS[2], ARGV[6])
 redis.call('PUBLISH', ARGV[1], payload)
 return {epoch, offset}
 """
+)
 
-_READ = """
-local meta = redis.call('HMGET', KEYS[1], 'e', 'o')
+_READ = (
+    _SERVER
+    + """
+local meta = redis.call('HMGET', KEYS[1], 'e', 'o', 'r')
 local time = redis.call('TIME')
-if not meta[1] then return {'', '0', {}, time[1], time[2]} end
+if not meta[1] or meta[3] ~= server then return {'', '0', {}, time[1], time[2]} end
 local entries = redis.call('XRANGE', KEYS[2], ARGV[1], '+')
 return {meta[1], meta[2], entries, time[1], time[2]}
 """
+)
 
 
 class RedisHistory(HistoryStore[RedisBackend]):
