@@ -287,11 +287,13 @@ def choose_group(view: str, explicit: str | None, names: Iterable[str]) -> str |
     """
     Return the group a connection of ``view`` (its name) resumes, or None.
 
-    ``explicit`` is the view's ``history_group``: it must be one of the
-    connection's groups ``names`` and keep history, else the connection
-    resumes nothing (and a warning says why, once per view). Without it,
-    the first of ``names`` that keeps history; when several do, a warning
-    (once per view) says that the others are not resumed.
+    Called when the client asked to resume. ``explicit`` is the view's
+    ``history_group``: it must be one of the connection's groups ``names``
+    and keep history, else the connection resumes nothing (and a warning
+    says why, once per view). Without it, the first of ``names`` that keeps
+    history; when several do, a warning (once per view) says that the
+    others are not resumed, and when none does, a warning (once per view)
+    says that the client's last seq is ignored.
     """
     names = list(names)
     if explicit is not None:
@@ -307,7 +309,16 @@ def choose_group(view: str, explicit: str | None, names: Iterable[str]) -> str |
         )
         return None
     candidates = [name for name in names if limits_for(name) is not None]
-    if len(candidates) > 1:
+    if not candidates:
+        _warn_once(
+            view,
+            "A client of %s asked to resume (wsviews_last), but none of its "
+            "groups (%s) keeps history; it resumes nothing. Add a pattern for "
+            "the group to WSVIEWS_HISTORY.",
+            view,
+            ", ".join(names) or "none",
+        )
+    elif len(candidates) > 1:
         _warn_once(
             view,
             "%s joins several groups with history (%s); a connection resumes one, "

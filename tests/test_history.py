@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from django_wsviews import BroadcastError, abroadcast, alast_seq, broadcast, last_seq
+from django_wsviews import (
+    BroadcastError,
+    abroadcast,
+    alast_seq,
+    broadcast,
+    history,
+    last_seq,
+)
 from django_wsviews.backends import history_memory
 from django_wsviews.history import choose_group, limits_for
 from django_wsviews.testing import WebSocketClient, WebSocketTestConnection
@@ -27,8 +34,9 @@ RESET = {"event": "wsviews.reset"}
 
 @pytest.fixture(autouse=True)
 def _history() -> Iterator[None]:
-    """Keep 10 messages of every hist.* group; start from an empty history."""
+    """Keep 10 messages of every hist.* group; start from an empty history and no warnings given."""
     history_memory.forget()
+    history._warned_views.clear()
     with override_settings(WSVIEWS_HISTORY={"hist.*": {"MAX_MESSAGES": 10}}):
         yield
     history_memory.forget()
@@ -151,6 +159,23 @@ async def test_view_without_history_ignores_the_parameter(
     async with client.connect("/ws/plain/", last_seq="abc:1") as ws:
         await abroadcast("plain.room", "hello")
         assert await ws.receive_text() == "hello"
+
+
+async def test_resume_without_history_warns_once(
+    client: WebSocketClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client asking to resume a view whose groups keep no history is ignored, with one warning naming WSVIEWS_HISTORY."""
+    with caplog.at_level(logging.WARNING, "django_wsviews.history"):
+        for last in ("abc:1", "abc:2"):
+            async with client.connect("/ws/plain/", last_seq=last) as ws:
+                await abroadcast("plain.room", "hello")
+                assert await ws.receive_text() == "hello"
+        async with client.connect("/ws/plain/"):
+            pass  # no wsviews_last: nothing to warn about
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert "none of its groups (plain.room) keeps history" in warnings[0]
+    assert "WSVIEWS_HISTORY" in warnings[0]
 
 
 async def test_explicit_history_group_resumes_that_group(
