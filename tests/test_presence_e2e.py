@@ -174,7 +174,11 @@ async def test_presence_across_processes_survives_a_kill(
                 lambda w=watcher: bool(w.events("leaves", "user:2"))  # type: ignore[misc]
             )
         elapsed = time.monotonic() - killed_at
-        assert elapsed < PRESENCE_TIMEOUT, f"converged in {elapsed:.2f} s"
+        # The documented bound, 1/2 + 1/6 of the timeout (a lapsed
+        # registration, then the next beat), and a second for the survivors'
+        # own scheduling and the diff's way to the clients.
+        bound = PRESENCE_TIMEOUT * (1 / 2 + 1 / 6) + 1.0
+        assert elapsed < bound, f"converged in {elapsed:.2f} s"
 
         await watcher_b.ws.send("say m2")
         for watcher in (watcher_b, watcher_c, ada_b):

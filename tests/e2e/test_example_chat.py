@@ -462,14 +462,16 @@ async def test_page_reconnects_after_the_server_restarts(
         await post(bea, "before")
         await bea.wait_for_selector("#messages li.message:has-text('before')")
 
-        # Saved with no broadcast: only the history action can bring it.
+        # Saved with no broadcast: no replay can bring it, so the page gets
+        # it by reloading on the reset (the in-memory history went with the
+        # server).
         server.add_messages("alpha", ["said while bea was away"])
         server.stop()
         await bea.wait_for_selector("#room[data-state=reconnecting]")
         server.start()
 
         await bea.wait_for_selector("#room[data-state=open]", timeout=RECONNECT_MS)
-        # The page asked for what it missed (the history action).
+        # The page reloaded and rendered it from the database.
         await bea.wait_for_selector(
             "#messages li.message:has-text('said while bea was away')"
         )
