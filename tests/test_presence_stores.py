@@ -272,6 +272,23 @@ async def test_concurrent_sweeps_report_each_departure_once(make: Make) -> None:
 
 
 @pytest.mark.parametrize("make", ["redis", "postgres", "redis-cluster"], indirect=True)
+async def test_a_lapsed_process_is_not_listed_before_any_sweep(make: Make) -> None:
+    """Once a process's registration lapses its entries are not listed, though nobody swept them (every server gone): a later sweep still reports them."""
+    dead, reader = make(ttl=0.3), make(ttl=30)
+    await dead.heartbeat()
+    group = _group()
+    await dead.join(group, "d1", "user:1", "{}")
+    assert await reader.members(group) == {"user:1": {"d1": {}}}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + T
+    while await reader.members(group) != {}:
+        assert loop.time() < deadline, "the lapsed process is still listed"
+        await asyncio.sleep(0.02)
+    assert await reader.sweep() == [Departure(group, "user:1", {"d1": {}})]
+    assert await reader.members(group) == {}
+
+
+@pytest.mark.parametrize("make", ["redis", "postgres", "redis-cluster"], indirect=True)
 async def test_a_swept_process_learns_it_at_its_next_heartbeat(make: Make) -> None:
     """A heartbeat after being swept answers True (the caller enters its connections again)."""
     slow, survivor = make(ttl=0.3), make(ttl=30)

@@ -175,11 +175,14 @@ class PostgresPresenceStore(PresenceStore):
         return result
 
     async def members(self, group: str) -> dict[str, dict[str, Any]]:
-        """Select the group's rows."""
+        """Select the group's rows, but those of processes whose heartbeat has lapsed."""
 
         async def work(db: Any) -> list[Any]:
             cursor = await db.execute(
-                f"SELECT key, conn, meta FROM {self._entries} WHERE grp = %s",
+                f"SELECT key, conn, meta FROM {self._entries} WHERE grp = %s "
+                f"AND NOT EXISTS (SELECT 1 FROM {self._procs} WHERE "
+                f"{self._procs}.process = {self._entries}.process "
+                "AND expires < now())",
                 (group,),
             )
             rows: list[Any] = await cursor.fetchall()

@@ -57,6 +57,32 @@ redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
 return redis.call('SADD', KEYS[1], ARGV[1])
 """
 
+# KEYS: g:<group>, procs; ARGV: the keys' base, group. Returns the group's
+# hash as HGETALL does, without the entries of processes whose alive key
+# has expired (not swept yet: no process may be left to sweep them).
+_MEMBERS = """
+local dead = {}
+local prefix = ARGV[2] .. '\\n'
+for _, process in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', ARGV[1] .. ':alive:' .. process) == 0 then
+    for _, item in ipairs(redis.call('SMEMBERS', ARGV[1] .. ':p:' .. process)) do
+      if string.sub(item, 1, #prefix) == prefix then
+        dead[string.sub(item, #prefix + 1)] = true
+      end
+    end
+  end
+end
+local out = {}
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  if not dead[entries[i]] then
+    table.insert(out, entries[i])
+    table.insert(out, entries[i + 1])
+  end
+end
+return out
+"""
+
 # KEYS: procs, p:<process>, alive:<process>; ARGV: process, the keys' base.
 # Returns group, connection, entry, count left for the key, repeated.
 _SWEEP = """
@@ -103,6 +129,7 @@ class RedisPresenceStore(PresenceStore):
         self._leave = self._client.register_script(_LEAVE)
         self._heartbeat = self._client.register_script(_HEARTBEAT)
         self._sweep = self._client.register_script(_SWEEP)
+        self._members = self._client.register_script(_MEMBERS)
 
     def _lender(self, options: Mapping[str, Any]) -> Any:
         """Return the group backend whose client the store uses."""
@@ -147,12 +174,14 @@ class RedisPresenceStore(PresenceStore):
         return int(count) == 0
 
     async def members(self, group: str) -> dict[str, dict[str, Any]]:
-        """Read the group's hash (one ``HGETALL``)."""
-        raw = await self._client.hgetall(f"{self._base}:g:{group}")
+        """Read the group's hash with one script, but the entries of lapsed processes."""
+        raw = await self._members(
+            keys=[f"{self._base}:g:{group}", self._procs], args=[self._base, group]
+        )
         members: dict[str, dict[str, Any]] = {}
-        for connection, entry in raw.items():
-            fields = json.loads(entry)
-            members.setdefault(fields["k"], {})[_text(connection)] = fields["m"]
+        for index in range(0, len(raw), 2):
+            fields = json.loads(raw[index + 1])
+            members.setdefault(fields["k"], {})[_text(raw[index])] = fields["m"]
         return members
 
     async def sweep(self) -> list[Departure]:
