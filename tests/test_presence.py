@@ -91,6 +91,21 @@ async def test_one_member_per_user_with_each_connection(
     assert await apresence("room.lobby") == {}
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_metadata_read_in_connect_before_the_accept(
+    client: WebSocketClient,
+) -> None:
+    """What connect() loads from the database before accepting is in the metadata."""
+    from django.contrib.auth.models import User
+
+    await User.objects.acreate(username="ada", first_name="Ada", last_name="L")
+    async with client.connect("/ws/presence-meta-from-connect/?name=ada") as ws:
+        members = await apresence("from-connect")
+        [meta] = next(iter(members.values())).connections.values()
+        assert meta == {"name": "Ada L"}
+        await ws.close()
+
+
 async def _answer(connection: WebSocketTestConnection) -> str:
     """Return the next message that is not a presence event."""
     while True:

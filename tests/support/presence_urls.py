@@ -17,4 +17,5 @@ ws_urlpatterns = [
     path("ws/presence-list-meta/<slug:room>/", views.NotADictMetaView.as_view()),
     path("ws/presence-bad-group/", views.BadGroupView.as_view()),
     path("ws/presence-str-group/", views.StrGroupView.as_view()),
+    path("ws/presence-meta-from-connect/", views.MetaFromConnectView.as_view()),
 ]

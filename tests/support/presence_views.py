@@ -132,3 +132,19 @@ class StrGroupView(WebSocketView):
     """presence_groups is a str instead of a list."""
 
     presence_groups = "lobby"
+
+
+class MetaFromConnectView(WebSocketView):
+    """Reads its metadata in connect(), with a query, before it accepts (docs/presence.rst)."""
+
+    presence_groups = ("from-connect",)
+
+    async def connect(self) -> None:
+        from django.contrib.auth.models import User
+
+        user = await User.objects.aget(username=self.request.GET["name"])
+        self.display_name = user.get_full_name()
+        await self.accept()
+
+    def get_presence_meta(self) -> dict[str, Any]:
+        return {**super().get_presence_meta(), "name": self.display_name}
