@@ -323,6 +323,30 @@ async def test_postgres_idle_publisher_after_restart(
     assert await inbox.wait_for(2) == [b"before", b"after"]
 
 
+async def test_postgres_crash_gives_history_a_new_epoch(
+    postgres_backends: Callable[..., PostgresBackend], postgres_server: PostgresServer
+) -> None:
+    """A PostgreSQL crash empties the unlogged history: an old seq gets a reset, the next broadcast a new epoch."""
+    from django.test import override_settings
+
+    from django_wsviews import history
+    from django_wsviews.backends.history_base import HistoryLimits
+    from django_wsviews.envelope import encode_message
+
+    message = encode_message("h.room", json.dumps({"n": 1}))
+    keep = HistoryLimits(max_messages=10)
+    backend = postgres_backends()
+    store = history.store_for(backend)
+    with override_settings(WSVIEWS_HISTORY={"h.*": {"MAX_MESSAGES": 10}}):
+        seen = [await store.publish("h.room", message, keep) for _ in range(3)]
+        postgres_server.kill()  # SIGKILL: a crash, which empties unlogged tables
+        await asyncio.to_thread(postgres_server.start)
+        assert (await history.resume(backend, "h.room", str(seen[0]))).reset
+        after = await store.publish("h.room", message, keep)
+        assert (after.epoch != seen[0].epoch, after.offset) == (True, 1)
+        assert (await history.resume(backend, "h.room", str(seen[-1]))).reset
+
+
 async def test_postgres_notify_not_resent(
     postgres_backends: Callable[..., PostgresBackend],
     postgres_options: dict[str, Any],
