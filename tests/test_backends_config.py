@@ -111,6 +111,49 @@ def test_nats_tls_context_given_is_kept() -> None:
     assert backend._kwargs["tls"] is context
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"user_credentials": "app.creds"}, "['user_credentials']"),
+        ({"nkeys_seed": "app.nk", "name": "x"}, "['nkeys_seed']"),
+        (
+            {"nkeys_seed_str": "SU...", "user_credentials": "app.creds"},
+            "['nkeys_seed_str', 'user_credentials']",
+        ),
+    ],
+)
+def test_nats_nkeys_credentials_without_nkeys(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, kwargs: Any, named: str
+) -> None:
+    """NKey credentials without the nkeys package are refused when the backend is made, and by check E032."""
+    pytest.importorskip("nats")
+    from django_wsviews.backends.nats import NatsBackend
+    from django_wsviews.checks import check_backend
+
+    for name in [m for m in sys.modules if m == "nkeys" or m.startswith("nkeys.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "nkeys", None)  # import fails
+    message = (
+        f"WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] sets {named}, which "
+        "nats-py reads with the nkeys package, and it is not installed: "
+        "pip install 'django-wsviews[nats]' (or 'nats-py[nkeys]')."
+    )
+    assert refusal(lambda: NatsBackend({"CONNECTION_KWARGS": kwargs}, ignore)) == (
+        message
+    )
+    settings.WSVIEWS_BACKEND = {
+        "BACKEND": "django_wsviews.backends.nats.NatsBackend",
+        "OPTIONS": {"CONNECTION_KWARGS": kwargs},
+    }
+    [error] = check_backend()
+    assert (error.id, error.msg) == ("django_wsviews.E032", message)
+    # The same options with nkeys installed, or no NKey credentials: accepted.
+    NatsBackend({"CONNECTION_KWARGS": {"user": "app", "nkeys_seed": None}}, ignore)
+    monkeypatch.undo()
+    pytest.importorskip("nkeys")
+    NatsBackend({"CONNECTION_KWARGS": kwargs}, ignore)
+
+
 # PostgreSQL ------------------------------------------------------------------------
 
 

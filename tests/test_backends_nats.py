@@ -12,6 +12,9 @@ under ``WSVIEWS_REQUIRE_SERVICES=1``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
 import pathlib
 import re
 import ssl
@@ -227,6 +230,148 @@ async def test_user_and_password(made: list[NatsBackend], prefix: str) -> None:
         assert await inbox.wait_for(1) == [b"hello"]
     finally:
         server.kill()
+
+
+def new_key(role: str) -> Any:
+    """Return a new NKey pair of ``role`` ("USER", "ACCOUNT", "OPERATOR"), its seed 32 random bytes."""
+    import nkeys
+
+    prefix = getattr(nkeys, f"PREFIX_BYTE_{role}")
+    return nkeys.from_seed(nkeys.encode_seed(os.urandom(32), prefix))
+
+
+def signed_jwt(subject: Any, issuer: Any, claims: dict[str, Any]) -> str:
+    """Return a NATS JWT (version 2) of ``subject``'s public key, signed by ``issuer``."""
+
+    def encoded(value: Any) -> str:
+        text = json.dumps(value).encode()
+        return base64.urlsafe_b64encode(text).rstrip(b"=").decode()
+
+    body = {
+        "jti": uuid.uuid4().hex,
+        "iat": int(time.time()),
+        "iss": issuer.public_key.decode(),
+        "sub": subject.public_key.decode(),
+        "name": "test",
+        "nats": {**claims, "version": 2},
+    }
+    unsigned = encoded({"typ": "JWT", "alg": "ed25519-nkey"}) + "." + encoded(body)
+    signature = base64.urlsafe_b64encode(issuer.sign(unsigned.encode()))
+    return unsigned + "." + signature.rstrip(b"=").decode()
+
+
+def creds_file(path: pathlib.Path, user_jwt: str, key: Any) -> str:
+    """Write a .creds file of ``user_jwt`` and ``key``'s seed at ``path``; return the path."""
+    path.write_text(
+        f"-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n"
+        f"-----BEGIN USER NKEY SEED-----\n{key.seed.decode()}\n"
+        "------END USER NKEY SEED------\n"
+    )
+    return str(path)
+
+
+async def test_nkeys_seed(
+    tmp_path: pathlib.Path, made: list[NatsBackend], prefix: str
+) -> None:
+    """A server that knows its user by NKey: the user's seed file connects; another key's seed, or none, is refused."""
+    user, stranger = new_key("USER"), new_key("USER")
+    config = tmp_path / "nkey.conf"
+    config.write_text(
+        f"authorization {{ users = [ {{ nkey: {user.public_key.decode()} }} ] }}\n"
+    )
+    (tmp_path / "user.nk").write_bytes(user.seed)
+    (tmp_path / "stranger.nk").write_bytes(stranger.seed)
+    server = NatsServer("-c", str(config))
+    server.start()
+    try:
+        seed = {"nkeys_seed": str(tmp_path / "user.nk")}
+        inbox = Inbox()
+        receiver = make(
+            made, inbox, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=seed
+        )
+        await receiver.subscribe(["g"])
+        sender = make(made, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=seed)
+        await sender.publish("g", b"signed")
+        assert await inbox.wait_for(1) == [b"signed"]
+        for kwargs in ({"nkeys_seed": str(tmp_path / "stranger.nk")}, {}):
+            refused = make(made, SERVERS=server.url, CONNECTION_KWARGS=kwargs)
+            with pytest.raises(
+                BroadcastError,
+                match=r"is unreachable \(nats: 'Authorization Violation'\)",
+            ):
+                await refused.publish("g", b"x")
+    finally:
+        server.kill()
+
+
+async def test_user_credentials(
+    tmp_path: pathlib.Path, made: list[NatsBackend], prefix: str
+) -> None:
+    """A server in operator (JWT) mode: the user's .creds file connects; its JWT with another key's seed is refused."""
+    operator, account = new_key("OPERATOR"), new_key("ACCOUNT")
+    user, stranger = new_key("USER"), new_key("USER")
+    unlimited = {"subs": -1, "data": -1, "payload": -1}
+    account_jwt = signed_jwt(
+        account,
+        operator,
+        {
+            "type": "account",
+            "limits": {**unlimited, "conn": -1, "leaf": -1, "imports": -1,
+                       "exports": -1, "wildcards": True},
+        },
+    )  # fmt: skip
+    (tmp_path / "operator.jwt").write_text(
+        signed_jwt(operator, operator, {"type": "operator"})
+    )
+    config = tmp_path / "operator.conf"
+    config.write_text(
+        f'operator: "{tmp_path / "operator.jwt"}"\nresolver: MEMORY\n'
+        f'resolver_preload: {{ {account.public_key.decode()}: "{account_jwt}" }}\n'
+    )
+    user_jwt = signed_jwt(user, account, {"type": "user", **unlimited})
+    creds = {"user_credentials": creds_file(tmp_path / "app.creds", user_jwt, user)}
+    forged = creds_file(tmp_path / "forged.creds", user_jwt, stranger)
+    server = NatsServer("-c", str(config))
+    server.start()
+    try:
+        inbox = Inbox()
+        receiver = make(
+            made, inbox, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=creds
+        )
+        await receiver.subscribe(["g"])
+        sender = make(made, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=creds)
+        await sender.publish("g", b"with creds")
+        assert await inbox.wait_for(1) == [b"with creds"]
+        refused = make(
+            made, SERVERS=server.url, CONNECTION_KWARGS={"user_credentials": forged}
+        )
+        with pytest.raises(
+            BroadcastError, match=r"is unreachable \(nats: 'Authorization Violation'\)"
+        ):
+            await refused.publish("g", b"x")
+    finally:
+        server.kill()
+
+
+async def test_a_driver_error_is_a_broadcast_error(
+    tmp_path: pathlib.Path, made: list[NatsBackend]
+) -> None:
+    """An error of nats-py's own (a seed file that holds no seed) fails the broadcast with BroadcastError naming the server; nothing is sent."""
+    (tmp_path / "bad.nk").write_text("not a seed\n")
+    async with ScriptedNats() as server:
+        backend = make(
+            made,
+            SERVERS=server.url,
+            CONNECTION_KWARGS={"nkeys_seed": str(tmp_path / "bad.nk")},
+        )
+        with pytest.raises(BroadcastError) as error:
+            await asyncio.wait_for(backend.publish("g", b"x"), T)
+        assert str(error.value) == (
+            f"Could not broadcast to group 'g': NATS at {server.url} is unreachable "
+            "(nkeys: invalid seed). Open connections stay up; the backend "
+            "reconnects on its own."
+        )
+        assert server.published == []
 
 
 async def test_tls(

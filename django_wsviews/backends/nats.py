@@ -24,10 +24,14 @@ Options:
     Credentials may be in the URL (``nats://user:password@host:4222``).
 ``CONNECTION_KWARGS``
     Passed to ``nats.connect()``: ``user``, ``password``, ``token``,
-    ``user_credentials`` (a ``.creds`` file), ``nkeys_seed``, ``tls`` (an
-    :class:`ssl.SSLContext`), ``tls_hostname``, ``name``, ``connect_timeout``
-    (2 s; each server is tried twice, so a broadcast during a network
-    partition fails within twice that per server), and so on. Reconnection and the callbacks are the backend's own.
+    ``user_credentials`` (a ``.creds`` file), ``nkeys_seed`` (a file
+    holding an NKey seed), ``tls`` (an :class:`ssl.SSLContext`),
+    ``tls_hostname``, ``name``, ``connect_timeout`` (2 s; each server is
+    tried twice, so a broadcast during a network partition fails within
+    twice that per server), and so on. Reconnection and the callbacks are
+    the backend's own. ``user_credentials``, ``nkeys_seed`` and
+    ``nkeys_seed_str`` need the ``nkeys`` package, which the ``nats`` extra
+    installs: without it the backend is refused when it is made.
 ``TLS``
     TLS without building an ``SSLContext``: a dict with ``CA_FILE`` (the
     server's CA), and ``CERT_FILE`` and ``KEY_FILE`` for a client
@@ -62,6 +66,7 @@ misses what is published meanwhile, as with Redis pub/sub.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import re
 import ssl
 from collections.abc import Mapping
@@ -81,6 +86,8 @@ logger = get_logger("django_wsviews.backends.nats")
 DEFAULT_SERVERS = "nats://127.0.0.1:4222"
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _KEPT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+# nats.connect() arguments that nats-py reads with the nkeys package.
+_NKEYS_KWARGS = ("nkeys_seed", "nkeys_seed_str", "user_credentials")
 # Set by the backend, whatever CONNECTION_KWARGS says.
 _OWN_KWARGS = frozenset(
     {
@@ -110,6 +117,14 @@ def _import_nats() -> Any:
             "pip install 'django-wsviews[nats]'."
         ) from exc
     return nats
+
+
+def _nkeys_installed() -> bool:
+    try:
+        importlib.import_module("nkeys")  # as nats-py does when it connects
+    except ImportError:
+        return False
+    return True
 
 
 def group_subject(prefix: str, group: str) -> str:
@@ -185,6 +200,13 @@ class NatsBackend(ListeningBackend[str]):
                 "which the NATS backend sets itself: use SERVERS for the servers and "
                 "HEALTH_CHECK_INTERVAL for pings; reconnection is the backend's own."
             )
+        needing = [name for name in _NKEYS_KWARGS if extra.get(name) is not None]
+        if needing and not _nkeys_installed():
+            raise ImproperlyConfigured(
+                f"WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] sets {needing}, "
+                "which nats-py reads with the nkeys package, and it is not "
+                "installed: pip install 'django-wsviews[nats]' (or 'nats-py[nkeys]')."
+            )
         kwargs: dict[str, Any] = {"connect_timeout": 2, **extra}
         if "tls" not in kwargs and self.options.get("TLS") is not None:
             kwargs["tls"] = _tls_context(self.options["TLS"])
@@ -250,7 +272,9 @@ class NatsBackend(ListeningBackend[str]):
         Raise BroadcastError if NATS is unreachable, if the server does not
         confirm the message within ``PUBLISH_TIMEOUT`` (it may have been
         delivered: it is not sent again), or if ``payload`` is larger than
-        the server's ``max_payload`` (1 MB by default).
+        the server's ``max_payload`` (1 MB by default). Any other error of
+        the driver (a seed file it cannot read, say) is a BroadcastError
+        too, naming the servers.
         """
         errors = self._nats.errors
         try:
@@ -261,7 +285,9 @@ class NatsBackend(ListeningBackend[str]):
                 raise self._too_large(group, len(payload), client.max_payload) from exc
             # PING/PONG: the server has read what came before.
             await client.flush(timeout=self._publish_timeout)
-        except (errors.Error, OSError, asyncio.TimeoutError) as exc:
+        except BroadcastError:
+            raise  # too large: the connection is still good
+        except Exception as exc:
             await self._drop_publisher()
             raise self._unreachable(group, exc) from exc
 
