@@ -230,6 +230,89 @@ def test_redis_options() -> None:
     )
 
 
+CLUSTER_URL = "WSVIEWS_BACKEND['OPTIONS']['URL']"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "redis+cluster://10.0.0.1:7000/3",
+            f"{CLUSTER_URL} ends in '/3', but a Redis Cluster has only database 0, "
+            "and its URL names none: remove '/3'.",
+        ),
+        (
+            "rediss://:pw@10.0.0.1:7000,10.0.0.2:7000/1",
+            f"{CLUSTER_URL} ends in '/1', but a Redis Cluster has only database 0, "
+            "and its URL names none: remove '/1'.",
+        ),
+        (
+            "rediss+cluster://:pw@10.0.0.1:7000?ssl_cert_reqs=none&socket_timeout=2",
+            f"{CLUSTER_URL} has query parameters ['socket_timeout', "
+            "'ssl_cert_reqs'], which the Redis Cluster backend does not read from a "
+            "URL: pass them as Python values in "
+            "WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] instead, e.g. "
+            "{'ssl_ca_certs': 'ca.pem', 'socket_timeout': 5}.",
+        ),
+        (
+            "http://:pw@10.0.0.1:7000",
+            f"{CLUSTER_URL} is not a Redis Cluster URL (its scheme is 'http'): use "
+            "'redis+cluster://host:port,host:port', or "
+            "'rediss+cluster://host:port,host:port' for TLS.",
+        ),
+    ],
+)
+def test_redis_cluster_url_refused(url: str, message: str) -> None:
+    """A cluster URL naming a database other than 0, with query parameters, or of another scheme is refused, saying why."""
+    pytest.importorskip("redis")
+    from django_wsviews.backends.redis_cluster import RedisClusterBackend
+
+    assert refusal(lambda: RedisClusterBackend({"URL": url}, ignore)) == message
+    assert "pw" not in message
+
+
+def test_redis_cluster_startup_node_url_refused() -> None:
+    """A URL among STARTUP_NODES is refused, naming the URL that gives TLS: not taken for a host name."""
+    pytest.importorskip("redis")
+    from django_wsviews.backends.redis_cluster import RedisClusterBackend
+
+    options = {"STARTUP_NODES": ["rediss://:pw@10.0.0.1:7000"]}
+    assert refusal(lambda: RedisClusterBackend(options, ignore)) == (
+        "A Redis Cluster startup node is a rediss:// URL, and STARTUP_NODES takes "
+        "'host:port'. For TLS, use URL 'rediss+cluster://host:port,host:port', "
+        "or CONNECTION_KWARGS {'ssl': True}."
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "rediss+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000",
+        "rediss://:pw@10.0.0.1:7000,10.0.0.2:7000/0",
+    ],
+)
+def test_redis_cluster_rediss_is_tls(url: str) -> None:
+    """A rediss URL makes every connection TLS, the cluster client's and each master's pub/sub, whatever CONNECTION_KWARGS says of ssl."""
+    redis = pytest.importorskip("redis")
+    from django_wsviews.backends.redis_cluster import RedisClusterBackend
+
+    backend = RedisClusterBackend(
+        {"URL": url, "CONNECTION_KWARGS": {"ssl": False, "ssl_ca_certs": "ca.pem"}},
+        ignore,
+    )
+    tls = redis.asyncio.connection.SSLConnection
+    cluster = backend._cluster.nodes_manager
+    assert cluster.connection_kwargs["connection_class"] is tls
+    assert cluster.connection_kwargs["ssl_ca_certs"] == "ca.pem"
+    assert [n.connection_class for n in cluster.startup_nodes.values()] == [tls] * 2
+    pubsub = redis.asyncio.Redis(host="10.0.0.1", port=7000, **backend._kwargs)
+    assert pubsub.connection_pool.connection_class is tls
+    plain = RedisClusterBackend({"URL": url.replace("rediss", "redis", 1)}, ignore)
+    assert plain._cluster.nodes_manager.connection_kwargs["connection_class"] is (
+        redis.asyncio.connection.Connection
+    )
+
+
 # Every backend ---------------------------------------------------------------------
 
 

@@ -23,10 +23,15 @@ but ``SENTINELS``, and:
 ``URL``
     ``redis+cluster://[[user]:password@]host:port[,host:port...]``: the
     startup nodes; name several, so that one being down does not keep a
-    process from finding the others.
+    process from finding the others. ``rediss+cluster://`` connects with
+    TLS (``redis://`` and ``rediss://``, redis-py's schemes, are read
+    the same way). A cluster has only database 0, so a URL naming
+    another (``/3``) is refused; so are query parameters: they go in
+    ``CONNECTION_KWARGS``. What the URL says wins over ``CONNECTION_KWARGS``,
+    as with redis-py's ``from_url()``.
 ``STARTUP_NODES``
     Instead of the URL: a list of ``"host:port"`` or ``(host, port)``; a
-    password then goes in ``CONNECTION_KWARGS``.
+    password, and ``ssl`` for TLS, then go in ``CONNECTION_KWARGS``.
 
 Failure policy, the Redis backend's: open WebSockets stay up; ``publish()``
 raises :class:`~django_wsviews.exceptions.BroadcastError` when the owning
@@ -55,7 +60,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -67,6 +72,10 @@ __all__ = ["RedisClusterBackend", "cluster_startup_nodes"]
 
 logger = get_logger("django_wsviews.backends.redis")
 
+#: The URL schemes of a cluster: redis-py's (its RedisCluster.from_url), and
+#: the "+cluster" ones that the Redis backend refuses, naming this backend.
+_SCHEMES = ("redis+cluster", "rediss+cluster", "redis", "rediss")
+
 
 def cluster_startup_nodes(
     options: Mapping[str, Any],
@@ -74,8 +83,11 @@ def cluster_startup_nodes(
     """
     Return the startup nodes of ``options``, and the connection arguments the URL holds.
 
-    Raise ImproperlyConfigured, naming the fix, for a node without a port
-    or a malformed list.
+    The URL's user and password, and TLS for a ``rediss+cluster://`` (or
+    ``rediss://``) URL. Raise ImproperlyConfigured, naming the fix, for
+    another scheme, a database other than 0, query parameters (they
+    belong in ``CONNECTION_KWARGS``), a node without a port, or a
+    malformed list.
     """
     fix = (
         "Use URL 'redis+cluster://host:port,host:port' or STARTUP_NODES "
@@ -83,22 +95,19 @@ def cluster_startup_nodes(
     )
     extra: dict[str, Any] = {}
     raw: Any = options.get("STARTUP_NODES")
-    if not raw:
-        parts = urlsplit(str(options.get("URL", "")))
-        auth, _, hosts = parts.netloc.rpartition("@")
-        if auth:
-            user, _, password = auth.partition(":")
-            if user:
-                extra["username"] = unquote(user)
-            if password:
-                extra["password"] = unquote(password)
-        if parts.scheme == "rediss+cluster":
-            extra["ssl"] = True
-        raw = [host for host in hosts.split(",") if host]
+    if not raw and options.get("URL"):
+        extra, raw = _parse_url(str(options["URL"]))
     if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple)) or not raw:
         raise ImproperlyConfigured(f"The Redis Cluster has no startup nodes. {fix}")
     nodes = []
     for node in raw:
+        if isinstance(node, str) and "://" in node:
+            raise ImproperlyConfigured(
+                f"A Redis Cluster startup node is a {urlsplit(node).scheme}:// URL, "
+                "and STARTUP_NODES takes 'host:port'. For TLS, use URL "
+                "'rediss+cluster://host:port,host:port', or CONNECTION_KWARGS "
+                "{'ssl': True}."
+            )
         if isinstance(node, str):
             host, _, port = node.rpartition(":")
         elif isinstance(node, (list, tuple)) and len(node) == 2:
@@ -111,6 +120,43 @@ def cluster_startup_nodes(
             )
         nodes.append((str(host).strip("[]"), int(port)))
     return nodes, extra
+
+
+def _parse_url(url: str) -> tuple[dict[str, Any], list[str]]:
+    """Return the connection arguments of a cluster ``url``, and its ``host:port`` nodes."""
+    setting = "WSVIEWS_BACKEND['OPTIONS']['URL']"
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        raise ImproperlyConfigured(
+            f"{setting} is not a Redis Cluster URL (its scheme is "
+            f"{parts.scheme!r}): use 'redis+cluster://host:port,host:port', or "
+            "'rediss+cluster://host:port,host:port' for TLS."
+        )
+    if parts.path not in ("", "/", "/0"):
+        raise ImproperlyConfigured(
+            f"{setting} ends in {parts.path!r}, but a Redis Cluster has only "
+            f"database 0, and its URL names none: remove {parts.path!r}."
+        )
+    if parts.query:
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        names = sorted({name for name, _ in query}) or [parts.query]
+        raise ImproperlyConfigured(
+            f"{setting} has query parameters {names}, which the Redis Cluster "
+            "backend does not read from a URL: pass them as Python values in "
+            "WSVIEWS_BACKEND['OPTIONS']['CONNECTION_KWARGS'] instead, e.g. "
+            "{'ssl_ca_certs': 'ca.pem', 'socket_timeout': 5}."
+        )
+    extra: dict[str, Any] = {}
+    auth, _, hosts = parts.netloc.rpartition("@")
+    if auth:
+        user, _, password = auth.partition(":")
+        if user:
+            extra["username"] = unquote(user)
+        if password:
+            extra["password"] = unquote(password)
+    if parts.scheme.startswith("rediss"):
+        extra["ssl"] = True
+    return extra, [host for host in hosts.split(",") if host]
 
 
 @dataclass
@@ -151,7 +197,9 @@ class RedisClusterBackend(PubSubReader):
         self._redis = _import_cluster()
         self._prefix = str(options.get("PREFIX", "wsviews")) + ":"
         self._nodes, url_kwargs = cluster_startup_nodes(options)
-        self._kwargs = {**url_kwargs, **connection_kwargs(self._redis, options)}
+        # The URL's parts win over CONNECTION_KWARGS, as in redis-py's from_url():
+        # a rediss URL is never made plaintext by an "ssl": False beside it.
+        self._kwargs = {**connection_kwargs(self._redis, options), **url_kwargs}
         # One client publishes, one reads the slot map for the listener:
         # the listener's retries during an outage never hold up a broadcast.
         self._cluster = self._cluster_client()
