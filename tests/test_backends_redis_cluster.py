@@ -205,21 +205,40 @@ async def test_one_spublish_on_the_owning_shard_only(
         print(f"\nRedis Cluster, 10 broadcasts, (S)PUBLISH calls per node: {counts}")
 
 
+def rooms_on_every_master(
+    cluster: RedisClusterNodes, options: dict[str, Any], per_master: int
+) -> list[str]:
+    """
+    Return room names whose groups (``room.<name>``) have their channel on each master, ``per_master`` on each.
+
+    The channel is the backend's own (its ``_channel()``), hashed as the
+    cluster hashes it.
+    """
+    channel = RedisClusterBackend(options, print)._channel
+    masters = {node.port for node in cluster.running() if _is_master(node)}
+    assert len(masters) == 3
+    rooms: dict[int, list[str]] = {port: [] for port in masters}
+    for n in range(200):
+        room = f"r{n}"
+        owner = cluster.owner(key_slot(channel(f"room.{room}"))).port
+        if len(rooms[owner]) < per_master:
+            rooms[owner].append(room)
+        if all(len(names) == per_master for names in rooms.values()):
+            return [room for names in rooms.values() for room in names]
+    pytest.fail(f"No {per_master} rooms on each master among 200 names: {rooms}")
+
+
 async def test_across_two_uvicorn_processes(
     cluster: RedisClusterNodes, prefix: str
 ) -> None:
-    """A client of one uvicorn process broadcasts; clients of both get it, on every shard."""
-    backend = json.dumps(
-        {
-            "BACKEND": CLUSTER,
-            "OPTIONS": {"URL": cluster.url, "PREFIX": prefix},
-        }
-    )
+    """A client of one uvicorn process broadcasts; clients of both get it, for groups on each of the 3 masters."""
+    options = {"URL": cluster.url, "PREFIX": prefix}
+    backend = json.dumps({"BACKEND": CLUSTER, "OPTIONS": options})
+    rooms = rooms_on_every_master(cluster, options, per_master=2)
     servers = [UvicornServer(WSVIEWS_E2E_BACKEND=backend) for _ in range(2)]
     try:
         for server in servers:
             server.start()
-        rooms = ["r1", "r2", "r3", "r4", "r5", "r6"]
         sockets = {
             (room, n): await asyncio.wait_for(
                 connect(server.url(f"/ws/room/{room}/")), T
