@@ -270,6 +270,31 @@ def creds_file(path: pathlib.Path, user_jwt: str, key: Any) -> str:
     return str(path)
 
 
+async def accepted_and_refused(
+    made: list[NatsBackend],
+    server: NatsServer,
+    prefix: str,
+    accepted: dict[str, Any],
+    refused: list[dict[str, Any]],
+) -> None:
+    """Broadcast with the ``accepted`` CONNECTION_KWARGS to a subscriber that has them too; each of ``refused`` fails to broadcast."""
+    inbox = Inbox()
+    receiver = make(
+        made, inbox, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=accepted
+    )
+    await receiver.subscribe(["g"])
+    sender = make(made, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=accepted)
+    await sender.publish("g", b"authenticated")
+    assert await inbox.wait_for(1) == [b"authenticated"]
+    for kwargs in refused:
+        stranger = make(made, SERVERS=server.url, CONNECTION_KWARGS=kwargs)
+        with pytest.raises(
+            BroadcastError,
+            match=r"is unreachable \(nats: 'Authorization Violation'\)",
+        ):
+            await stranger.publish("g", b"x")
+
+
 async def test_nkeys_seed(
     tmp_path: pathlib.Path, made: list[NatsBackend], prefix: str
 ) -> None:
@@ -284,22 +309,13 @@ async def test_nkeys_seed(
     server = NatsServer("-c", str(config))
     server.start()
     try:
-        seed = {"nkeys_seed": str(tmp_path / "user.nk")}
-        inbox = Inbox()
-        receiver = make(
-            made, inbox, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=seed
+        await accepted_and_refused(
+            made,
+            server,
+            prefix,
+            {"nkeys_seed": str(tmp_path / "user.nk")},
+            [{"nkeys_seed": str(tmp_path / "stranger.nk")}, {}],
         )
-        await receiver.subscribe(["g"])
-        sender = make(made, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=seed)
-        await sender.publish("g", b"signed")
-        assert await inbox.wait_for(1) == [b"signed"]
-        for kwargs in ({"nkeys_seed": str(tmp_path / "stranger.nk")}, {}):
-            refused = make(made, SERVERS=server.url, CONNECTION_KWARGS=kwargs)
-            with pytest.raises(
-                BroadcastError,
-                match=r"is unreachable \(nats: 'Authorization Violation'\)",
-            ):
-                await refused.publish("g", b"x")
     finally:
         server.kill()
 
@@ -334,21 +350,9 @@ async def test_user_credentials(
     server = NatsServer("-c", str(config))
     server.start()
     try:
-        inbox = Inbox()
-        receiver = make(
-            made, inbox, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=creds
+        await accepted_and_refused(
+            made, server, prefix, creds, [{"user_credentials": forged}]
         )
-        await receiver.subscribe(["g"])
-        sender = make(made, SERVERS=server.url, PREFIX=prefix, CONNECTION_KWARGS=creds)
-        await sender.publish("g", b"with creds")
-        assert await inbox.wait_for(1) == [b"with creds"]
-        refused = make(
-            made, SERVERS=server.url, CONNECTION_KWARGS={"user_credentials": forged}
-        )
-        with pytest.raises(
-            BroadcastError, match=r"is unreachable \(nats: 'Authorization Violation'\)"
-        ):
-            await refused.publish("g", b"x")
     finally:
         server.kill()
 
