@@ -58,42 +58,45 @@ async def test_logout_closes_every_socket_of_the_session() -> None:
         assert await tab.wait_closed() == CloseCode.UNAUTHORIZED
 
 
-async def test_recheck_each_message() -> None:
-    """With Limits(session_recheck_interval=0) a message after the session ends closes 4401."""
-    client, _ = await logged_in_client("rechecked")
-    ws = await client.connect("/ws/recheck/")
-    await ws.send("a")
-    assert await ws.receive() == "a"
+async def delete_session(client: WebSocketClient) -> None:
+    """Delete the client's session from the store, as a logout elsewhere would."""
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key(client))
     await sync_to_async(store.delete)()
+
+
+async def echo_then_message_without_session(
+    path: str, username: str
+) -> ConnectionClosed:
+    """Echo once on ``path``, delete the session, send again; return the ConnectionClosed that follows."""
+    client, _ = await logged_in_client(username)
+    ws = await client.connect(path)
+    await ws.send("a")
+    assert await ws.receive() == "a"
+    await delete_session(client)
     await ws.send("b")
     with pytest.raises(ConnectionClosed) as closed:
         await ws.receive()
-    assert (closed.value.code, closed.value.reason) == (
-        CloseCode.UNAUTHORIZED,
-        "Session ended.",
-    )
+    return closed.value
+
+
+async def test_recheck_each_message() -> None:
+    """With Limits(session_recheck_interval=0) a message after the session ends closes 4401."""
+    closed = await echo_then_message_without_session("/ws/recheck/", "rechecked")
+    assert (closed.code, closed.reason) == (CloseCode.UNAUTHORIZED, "Session ended.")
 
 
 async def test_recheck_by_the_project_setting(settings: Any) -> None:
     """WSVIEWS_SESSION_RECHECK_INTERVAL re-reads the session of a view that sets no limits."""
     settings.WSVIEWS_SESSION_RECHECK_INTERVAL = 0
-    client, _ = await logged_in_client("project-wide")
-    ws = await client.connect("/ws/echo/")
-    await ws.send("a")
-    assert await ws.receive() == "a"
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key(client))
-    await sync_to_async(store.delete)()
-    await ws.send("b")
-    assert await ws.wait_closed() == CloseCode.UNAUTHORIZED
+    closed = await echo_then_message_without_session("/ws/echo/", "project-wide")
+    assert closed.code == CloseCode.UNAUTHORIZED
 
 
 async def test_no_recheck_by_default() -> None:
     """Without a recheck interval a socket outlives its deleted session (logout is what closes it)."""
     client, _ = await logged_in_client("unchecked")
     ws = await client.connect("/ws/echo/")
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key(client))
-    await sync_to_async(store.delete)()
+    await delete_session(client)
     await ws.send("still here")
     assert await ws.receive() == "still here"
     await ws.close()
@@ -103,8 +106,7 @@ async def test_recheck_periodically() -> None:
     """With an interval the session is re-read without waiting for a message."""
     client, _ = await logged_in_client("periodic")
     ws = await client.connect("/ws/recheck-periodic/")
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key(client))
-    await sync_to_async(store.delete)()
+    await delete_session(client)
     assert await ws.wait_closed() == CloseCode.UNAUTHORIZED
 
 
