@@ -307,54 +307,50 @@ async def test_store_recovers_after_its_tables_are_dropped() -> None:
     await kit.close()
 
 
+@pytest.fixture
+async def private_redis(tmp_path: pathlib.Path) -> AsyncIterator[Any]:
+    """Return a redis-server of the test's own and a backend on it; kill and close them after."""
+    server = RedisServer(tmp_path)
+    server.start()
+    backend = RedisBackend({"URL": server.url, "PREFIX": "own"}, Inbox())
+    try:
+        yield server, backend
+    finally:
+        await backend.close()
+        server.kill()
+
+
 @override_settings(WSVIEWS_HISTORY=HISTORY)
 async def test_redis_restored_from_a_snapshot_starts_a_new_epoch(
-    tmp_path: pathlib.Path,
+    private_redis: Any,
 ) -> None:
     """A Redis server back from an older snapshot gives a reset and a new epoch, never offsets again."""
-    server = RedisServer(tmp_path)
-    server.start()
-    backend = RedisBackend({"URL": server.url, "PREFIX": "snapshot"}, Inbox())
-    try:
-        store = history.store_for(backend)
-        for n in range(3):
-            await store.publish("h.room", message(n), KEEP)
-        await backend._publisher.save()  # the snapshot holds offsets 1 to 3
-        seen = [await store.publish("h.room", message(n), KEEP) for n in (3, 4)]
-        server.kill()
-        await asyncio.to_thread(server.start)  # loads the snapshot: offset 3
-        assert (await store.read("h.room", 0, KEEP)).epoch is None
-        for last in (seen[-1], seen[0].epoch + ":2"):
-            assert (await history.resume(backend, "h.room", str(last))).reset, last
-        after = await store.publish("h.room", message(5), KEEP)
-        assert (after.epoch != seen[0].epoch, after.offset) == (True, 1)
-        assert (await history.resume(backend, "h.room", str(seen[-1]))).reset
-        read = await store.read("h.room", 0, KEEP)
-        assert (read.epoch, [offset for offset, _ in read.entries]) == (
-            after.epoch,
-            [1],
-        )
-    finally:
-        await backend.close()
-        server.kill()
+    server, backend = private_redis
+    store = history.store_for(backend)
+    for n in range(3):
+        await store.publish("h.room", message(n), KEEP)
+    await backend._publisher.save()  # the snapshot holds offsets 1 to 3
+    seen = [await store.publish("h.room", message(n), KEEP) for n in (3, 4)]
+    server.kill()
+    await asyncio.to_thread(server.start)  # loads the snapshot: offset 3
+    assert (await store.read("h.room", 0, KEEP)).epoch is None
+    for last in (seen[-1], seen[0].epoch + ":2"):
+        assert (await history.resume(backend, "h.room", str(last))).reset, last
+    after = await store.publish("h.room", message(5), KEEP)
+    assert (after.epoch != seen[0].epoch, after.offset) == (True, 1)
+    assert (await history.resume(backend, "h.room", str(seen[-1]))).reset
+    read = await store.read("h.room", 0, KEEP)
+    assert (read.epoch, [offset for offset, _ in read.entries]) == (after.epoch, [1])
 
 
 @override_settings(WSVIEWS_HISTORY=HISTORY)
-async def test_redis_history_is_kept_while_its_server_runs(
-    tmp_path: pathlib.Path,
-) -> None:
+async def test_redis_history_is_kept_while_its_server_runs(private_redis: Any) -> None:
     """Without a restart the epoch stays: a resume after the server wrote a snapshot replays."""
-    server = RedisServer(tmp_path)
-    server.start()
-    backend = RedisBackend({"URL": server.url, "PREFIX": "kept"}, Inbox())
-    try:
-        store = history.store_for(backend)
-        first = await store.publish("h.room", message(0), KEEP)
-        await backend._publisher.save()
-        second = await store.publish("h.room", message(1), KEEP)
-        assert second.epoch == first.epoch
-        result = await history.resume(backend, "h.room", str(first))
-        assert (result.reset, result.through) == (False, second)
-    finally:
-        await backend.close()
-        server.kill()
+    _, backend = private_redis
+    store = history.store_for(backend)
+    first = await store.publish("h.room", message(0), KEEP)
+    await backend._publisher.save()
+    second = await store.publish("h.room", message(1), KEEP)
+    assert second.epoch == first.epoch
+    result = await history.resume(backend, "h.room", str(first))
+    assert (result.reset, result.through) == (False, second)
