@@ -52,7 +52,9 @@ def test_check_ids_are_documented() -> None:
     """Every check id, of settings and of the backend, is listed in the API docs."""
     docs = (pathlib.Path(__file__).parent.parent / "docs" / "api.rst").read_text()
     ids = [s.check_id for s in conf.SETTINGS.values()]
-    ids += [f"django_wsviews.{n}" for n in ("E001", "E002", "E003", "E031", "E032", "E033")]
+    ids += [
+        f"django_wsviews.{n}" for n in ("E001", "E002", "E003", "E031", "E032", "E033")
+    ]
     ids.append("django_wsviews.W001")
     assert [i for i in ids if f"``{i}``" not in docs] == []
 
