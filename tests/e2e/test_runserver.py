@@ -104,6 +104,25 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@contextlib.contextmanager
+def sigint_not_ignored() -> Iterator[None]:
+    """
+    Let a command started here stop on SIGINT, as from a terminal's Ctrl-C.
+
+    A test run started in the background (``&`` in a script) ignores SIGINT,
+    and an ignored signal stays ignored across exec: the command would never
+    see it. A handler, unlike SIG_IGN, is reset to the default by exec.
+    """
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Runserver:
     """``python manage.py runserver 127.0.0.1:<port>`` in a subprocess, output to a file."""
 
@@ -115,7 +134,7 @@ class Runserver:
         env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
         )
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "wb") as log, sigint_not_ignored():
             self.process = subprocess.Popen(
                 [
                     sys.executable,
