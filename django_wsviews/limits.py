@@ -126,27 +126,25 @@ class Limits:
                     f"Limits({name}={value!r}): give a positive integer, or None "
                     "to follow the project's setting."
                 )
-        timeout = self.idle_timeout
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or timeout <= 0
+        for name, kind, zero in (
+            ("idle_timeout", "a positive number of seconds", False),
+            (
+                "session_recheck_interval",
+                "a number of seconds (0 for before every message)",
+                True,
+            ),
         ):
-            raise ImproperlyConfigured(
-                f"Limits(idle_timeout={timeout!r}): give a positive number of "
-                "seconds, or None to follow the project's setting."
-            )
-        recheck = self.session_recheck_interval
-        if recheck is not None and (
-            isinstance(recheck, bool)
-            or not isinstance(recheck, (int, float))
-            or recheck < 0
-        ):
-            raise ImproperlyConfigured(
-                f"Limits(session_recheck_interval={recheck!r}): give a number of "
-                "seconds (0 for before every message), or None to follow the "
-                "project's setting."
-            )
+            seconds = getattr(self, name)
+            if seconds is not None and (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or seconds < 0
+                or (seconds == 0 and not zero)
+            ):
+                raise ImproperlyConfigured(
+                    f"Limits({name}={seconds!r}): give {kind}, or None to follow "
+                    "the project's setting."
+                )
         parse_rate(self.rate)
 
     def or_else(self, defaults: Limits) -> Limits:
