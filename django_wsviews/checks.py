@@ -165,7 +165,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
 
 def check_backend(**kwargs: Any) -> list[CheckMessage]:
     """
-    Check that ``WSVIEWS_BACKEND`` loads and that its backend accepts its ``OPTIONS``.
+    Check that ``WSVIEWS_BACKEND`` loads, that its backend accepts its ``OPTIONS``, and that it keeps history if ``WSVIEWS_HISTORY`` asks for it.
 
     The backend is created, not connected: no server is contacted.
     """
@@ -176,12 +176,6 @@ def check_backend(**kwargs: Any) -> list[CheckMessage]:
         config = get_backend_config()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="django_wsviews.E031")]
-    try:
-        history.check_store(config.backend_class)
-    except conf.InvalidSetting:
-        pass  # WSVIEWS_HISTORY itself is wrong: reported under its own id
-    except ImproperlyConfigured as exc:
-        return [Error(str(exc), id="django_wsviews.E033")]
     try:
         config.create(lambda payload: None)
     except (ImproperlyConfigured, ImportError) as exc:  # they name the fix
@@ -195,6 +189,12 @@ def check_backend(**kwargs: Any) -> list[CheckMessage]:
                 id="django_wsviews.E032",
             )
         ]
+    try:
+        history.check_store(config.backend_class)
+    except conf.InvalidSetting:
+        pass  # WSVIEWS_HISTORY itself is wrong: reported under its own id
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="django_wsviews.E033")]
     return []
 
 
